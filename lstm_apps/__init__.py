@@ -1,0 +1,28 @@
+"""lstm-apps: one LSTM core, two heads (image captions, spoken commands), served from ONNX.
+
+The public inference API lives here and never imports torch; training and export live in
+`lstm_apps.nn`, `lstm_apps.train` and `lstm_apps.onnx` and need `pip install .[train]`.
+"""
+
+from lstm_apps.runtime import (
+    AudioInputError,
+    DependencyError,
+    ImageInputError,
+    InputError,
+    LstmAppsError,
+    ModelFileError,
+    OnnxModel,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AudioInputError",
+    "DependencyError",
+    "ImageInputError",
+    "InputError",
+    "LstmAppsError",
+    "ModelFileError",
+    "OnnxModel",
+    "__version__",
+]

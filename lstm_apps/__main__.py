@@ -1,0 +1,3 @@
+from lstm_apps.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,34 @@
+"""Inference on onnxruntime and numpy only: importing this never imports torch."""
+
+from lstm_apps.runtime.errors import (
+    AudioInputError,
+    CheckpointError,
+    DataFormatError,
+    DependencyError,
+    ImageInputError,
+    InputDTypeError,
+    InputError,
+    InputNameError,
+    InputShapeError,
+    LstmAppsError,
+    ModelFileError,
+    ParityError,
+)
+from lstm_apps.runtime.session import OnnxModel, TensorSpec
+
+__all__ = [
+    "AudioInputError",
+    "CheckpointError",
+    "DataFormatError",
+    "DependencyError",
+    "ImageInputError",
+    "InputDTypeError",
+    "InputError",
+    "InputNameError",
+    "InputShapeError",
+    "LstmAppsError",
+    "ModelFileError",
+    "OnnxModel",
+    "ParityError",
+    "TensorSpec",
+]
