@@ -1,0 +1,397 @@
+"""Generate a Speech Commands data set with eSpeak NG (`lstm-apps data speech OUT`).
+
+The output is the real Speech Commands layout, so `speech_commands.load_speech_commands`
+reads it unchanged:
+
+    OUT/<word>/<speaker>_nohash_<n>.wav   16 kHz mono int16, exactly 1 s (16000 samples)
+    OUT/validation_list.txt, OUT/testing_list.txt
+    OUT/_background_noise_/{white,pink,brown}_noise.wav, hum_{50,60}hz.wav
+    OUT/README.md                          how the folder was made
+
+A speaker is one English eSpeak voice with one variant (9 x 104 = 936 with espeakng-loader
+0.2.4); its id is the first 8 hex digits of sha1("voice+variant"). Speakers are split with
+`which_set`, as Speech Commands does, so validation and test voices are never heard in
+training. Every speaker says the 10 command words and the 20 auxiliary words `repeats`
+times, each time at its own rate, pitch, pitch range, intonation, level and position
+around speaker-specific centres.
+
+A speaker's clips are a pure function of (seed, speaker, repeats): each speaker starts
+from a reset eSpeak and its own random generator, so the same seed gives the same bytes
+whatever the number of workers or the order they run in. The folder is built in a hidden sibling and
+renamed into place at the end, so OUT is either complete or absent.
+
+    python -c "from lstm_apps.data.speech_synth import generate_speech_commands as g; g('out')"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import shutil
+import time
+import wave
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from lstm_apps.data import espeak
+from lstm_apps.data.speech_commands import (
+    BACKGROUND_NOISE_DIR,
+    SAMPLE_RATE,
+    TESTING_LIST,
+    VALIDATION_LIST,
+    WORDS,
+    which_set,
+)
+
+__all__ = [
+    "AUX_WORDS",
+    "GenerateReport",
+    "Speaker",
+    "generate_speech_commands",
+    "list_speakers",
+    "speaker_id",
+]
+
+AUX_WORDS = (
+    "bed", "bird", "cat", "dog", "eight", "five", "four", "happy", "house", "marvin",
+    "nine", "one", "seven", "sheila", "six", "three", "tree", "two", "wow", "zero",
+)  # fmt: skip
+"""The Speech Commands auxiliary words; the loader maps them to `_unknown_`."""
+ALL_WORDS = WORDS + AUX_WORDS
+CLIP_SAMPLES = SAMPLE_RATE  # 1 s
+
+_SPLIT_NAMES = {"training": "train", "validation": "validation", "testing": "test"}
+_RATE_RANGE = (120, 260)  # words per minute, per repeat
+_PITCH_RANGE = (20, 80)  # eSpeak pitch 0..100, per repeat
+_NOISE_RMS = 10 ** (-20 / 20)  # background clips at -20 dBFS RMS
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """One synthetic speaker: an eSpeak voice with a variant."""
+
+    id: str  # 8 hex digits, the part of a file name before "_nohash_"
+    voice: str
+    variant: str
+
+    @property
+    def split(self) -> str:
+        """ "train", "validation" or "test", by `which_set` on the id."""
+        return _SPLIT_NAMES[which_set(f"{self.id}_nohash_0.wav")]
+
+
+@dataclass
+class GenerateReport:
+    """What `generate_speech_commands` wrote and how long it took."""
+
+    out_dir: Path
+    n_files: int  # word clips, without the background noise files
+    n_speakers: int
+    per_split: dict[str, int]  # word clips per split
+    speakers_per_split: dict[str, int]
+    n_noise_files: int
+    n_bytes: int  # everything under out_dir
+    seconds: float
+    words: tuple[str, ...] = field(default=ALL_WORDS)
+
+
+def speaker_id(voice: str, variant: str) -> str:
+    """Stable 8-hex-digit id of a voice+variant pair."""
+    return hashlib.sha1(f"{voice}+{variant}".encode()).hexdigest()[:8]
+
+
+def list_speakers(speakers: int | None = None, *, seed: int = 0) -> list[Speaker]:
+    """All English voices x all variants, or `speakers` of them, sorted by id.
+
+    A capped selection is stratified by split (about 80/10/10, at least one validation
+    and one test speaker when `speakers` >= 3) and drawn with `seed`, so even a small
+    generated set has all three splits.
+    """
+    pool = sorted(
+        (Speaker(speaker_id(v, var), v, var) for v in espeak.list_voices("en")
+         for var in espeak.list_variants()),
+        key=lambda s: s.id,
+    )  # fmt: skip
+    if speakers is None or speakers >= len(pool):
+        return pool
+    if speakers < 1:
+        raise ValueError(f"speakers={speakers!r}; expected at least 1")
+    rng = np.random.default_rng([seed, 0x5BEA])
+    shuffled = [pool[i] for i in rng.permutation(len(pool))]
+    n_eval = max(1, round(0.1 * speakers)) if speakers >= 3 else 0
+    chosen: list[Speaker] = []
+    for split, n in (("validation", n_eval), ("test", n_eval)):
+        chosen += [s for s in shuffled if s.split == split][:n]
+    chosen += [s for s in shuffled if s not in chosen][: speakers - len(chosen)]
+    return sorted(chosen, key=lambda s: s.id)
+
+
+def _trim(audio: npt.NDArray[np.float32], rate: int) -> npt.NDArray[np.float32]:
+    """Cut leading and trailing silence: keep from 5 ms before the first sample above 2% of
+    the peak to 5 ms after the last one."""
+    loud = np.flatnonzero(np.abs(audio) > 0.02 * np.abs(audio).max())
+    if loud.size == 0:
+        raise RuntimeError("eSpeak NG produced silence")  # never seen; would be a bug
+    pad = int(0.005 * rate)
+    return audio[max(0, loud[0] - pad) : loud[-1] + 1 + pad]
+
+
+def _clip(
+    word: str, speaker: Speaker, rng: np.random.Generator, centre: tuple[float, float, float]
+) -> npt.NDArray[np.int16]:
+    """One 1 s recording of `word`: int16, shape = (16000,), mono at 16 kHz."""
+    import soxr
+
+    rate_c, pitch_c, range_c = centre
+    rate = int(np.clip(round(rate_c + rng.normal(0, 25)), *_RATE_RANGE))
+    pitch = int(np.clip(round(pitch_c + rng.normal(0, 8)), *_PITCH_RANGE))
+    pitch_range = int(np.clip(round(range_c + rng.normal(0, 12)), 5, 100))
+    text = word + str(rng.choice(["", "", ".", "!", "?"]))  # varies the intonation
+    level_db = rng.uniform(-24.0, -1.0)  # peak level, dBFS
+    position = rng.uniform()  # where the word sits inside the second
+    floor_db = rng.uniform(-75.0, -55.0)  # RMS of a faint noise floor, dBFS
+    floor_seed = int(rng.integers(2**32))
+
+    while True:
+        raw = espeak.synthesize(
+            text, voice=speaker.voice, variant=speaker.variant, rate=rate, pitch=pitch,
+            pitch_range=pitch_range, fresh=False,
+        )  # fmt: skip
+        speech = _trim(raw.astype(np.float32) / 32768.0, espeak.SAMPLE_RATE)
+        speech = soxr.resample(speech, espeak.SAMPLE_RATE, SAMPLE_RATE, quality="HQ")
+        if len(speech) <= CLIP_SAMPLES - SAMPLE_RATE // 50 or rate >= 400:
+            break
+        rate = min(450, int(rate * 1.3))  # too slow to fit in 1 s: speak faster
+    speech = speech[: CLIP_SAMPLES - SAMPLE_RATE // 50].astype(np.float64)
+    speech *= 10 ** (level_db / 20) / max(float(np.abs(speech).max()), 1e-9)
+    out = np.random.default_rng(floor_seed).normal(0.0, 10 ** (floor_db / 20), CLIP_SAMPLES)
+    offset = int(position * (CLIP_SAMPLES - len(speech)))
+    out[offset : offset + len(speech)] += speech
+    return np.clip(np.round(out * 32767.0), -32768, 32767).astype(np.int16)
+
+
+def _write_wav(path: Path, audio: npt.NDArray[np.int16]) -> None:
+    """A plain 44-byte-header PCM wav, mono 16-bit at 16 kHz, as Speech Commands ships."""
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(SAMPLE_RATE)
+        f.writeframes(audio.astype("<i2", copy=False).tobytes())
+
+
+def _speak(job: tuple[Speaker, int, int, str, tuple[str, ...]]) -> list[str]:
+    """Write every clip of one speaker under `tmp`; returns the relative paths."""
+    speaker, repeats, seed, tmp, words = job
+    espeak.reset()  # the speaker's clips then depend on nothing said before them
+    rng = np.random.default_rng([seed, int(speaker.id, 16)])
+    centre = (rng.uniform(140, 230), rng.uniform(30, 70), rng.uniform(25, 85))
+    written = []
+    for word in words:
+        for n in range(repeats):
+            audio = _clip(word, speaker, rng, centre)
+            rel = f"{word}/{speaker.id}_nohash_{n}.wav"
+            _write_wav(Path(tmp) / rel, audio)
+            written.append(rel)
+    return written
+
+
+def _coloured(rng: np.random.Generator, n: int, exponent: float) -> npt.NDArray[np.float64]:
+    """Noise with power spectrum ~ 1/f**exponent (0 white, 1 pink, 2 brown), 20 Hz up."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
+    spectrum *= np.maximum(freqs, 20.0) ** (-exponent / 2)
+    spectrum[freqs < 20.0] = 0.0  # no DC drift
+    return np.fft.irfft(spectrum, n)
+
+
+def _hum(rng: np.random.Generator, n: int, mains: float) -> npt.NDArray[np.float64]:
+    """Mains hum: the fundamental and 9 harmonics at 1/k amplitudes, random phases, a
+    slow amplitude wobble, over faint white noise."""
+    t = np.arange(n) / SAMPLE_RATE
+    out = np.zeros(n)
+    for k in range(1, 11):
+        amp = rng.uniform(0.3, 1.0) / k
+        out += amp * np.sin(2 * np.pi * mains * k * t + rng.uniform(0, 2 * np.pi))
+    out *= 1.0 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.05, 0.3) * t)
+    return out + 0.02 * rng.standard_normal(n)
+
+
+def _write_noise(folder: Path, seconds: float, seed: int) -> list[str]:
+    """Background clips of `seconds` each, int16 at 16 kHz, -20 dBFS RMS."""
+    n = round(seconds * SAMPLE_RATE)
+    makers: dict[str, Callable[[np.random.Generator], npt.NDArray[np.float64]]] = {
+        "white_noise.wav": lambda rng: _coloured(rng, n, 0.0),
+        "pink_noise.wav": lambda rng: _coloured(rng, n, 1.0),
+        "brown_noise.wav": lambda rng: _coloured(rng, n, 2.0),
+        "hum_50hz.wav": lambda rng: _hum(rng, n, 50.0),
+        "hum_60hz.wav": lambda rng: _hum(rng, n, 60.0),
+    }
+    folder.mkdir()
+    for i, (name, make) in enumerate(makers.items()):
+        audio = make(np.random.default_rng([seed, 0x401E, i]))
+        audio *= _NOISE_RMS / max(float(np.sqrt(np.mean(audio**2))), 1e-12)
+        pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
+        _write_wav(folder / name, pcm)
+    return list(makers)
+
+
+def _readme(
+    speakers: list[Speaker], repeats: int, seed: int, noise_seconds: float, words: tuple[str, ...]
+) -> str:
+    voices = sorted({s.voice for s in speakers})
+    variants = sorted({s.variant for s in speakers})
+    return (
+        "# Synthetic Speech Commands\n\n"
+        "Made by `lstm_apps.data.speech_synth.generate_speech_commands` with eSpeak NG, in the "
+        "Google Speech Commands layout.\n\n"
+        f"- seed {seed}, {repeats} repeats per word, {len(speakers)} speakers "
+        f"({len(voices)} voices x {len(variants)} variants at most)\n"
+        f"- words: {' '.join(words)}\n"
+        f"- voices: {' '.join(voices)}\n"
+        f"- background noise: {noise_seconds:g} s each of white, pink, brown noise and "
+        "50/60 Hz hum\n"
+        "- splits: `which_set` on the speaker id (10% validation, 10% test)\n"
+    )
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise FileExistsError(
+            f"{out_dir} already exists and is not an empty folder; "
+            "choose a new output folder or remove it first"
+        )
+
+
+def generate_speech_commands(
+    out_dir: str | Path,
+    *,
+    speakers: int | None = None,
+    repeats: int = 2,
+    seed: int = 0,
+    noise_seconds: float = 60.0,
+    progress: bool = True,
+    workers: int | None = None,
+    words: Sequence[str] | None = None,
+) -> GenerateReport:
+    """Write a synthetic Speech Commands data set to `out_dir`.
+
+    Args:
+        out_dir: created; must not exist or be an empty folder.
+        speakers: how many voice+variant speakers to use (None: all of them).
+        repeats: recordings per speaker and word (``_nohash_0`` .. ``_nohash_{repeats-1}``).
+        seed: the same seed writes the same bytes.
+        noise_seconds: length of each background noise clip.
+        progress: show a tqdm bar on stderr.
+        workers: processes to synthesise with (None: up to 2, one per core).
+        words: the words to speak (None: the 10 commands and the 20 auxiliary words);
+            a smaller set makes small test data.
+
+    Raises:
+        FileExistsError: `out_dir` exists and is not an empty folder.
+        ValueError: a non-positive `speakers`, `repeats` or `noise_seconds`.
+        DependencyError: the espeakng-loader wheel is missing (``pip install .[train]``).
+    """
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats!r}; expected at least 1")
+    if not noise_seconds > 0:
+        raise ValueError(f"noise_seconds={noise_seconds!r}; expected a positive length")
+    words = ALL_WORDS if words is None else tuple(words)
+    if not words or any(not w or "/" in w or w.startswith("_") for w in words):
+        raise ValueError(f"words={words!r}; expected non-empty plain words")
+    _check_out_dir(out_dir)
+    chosen = list_speakers(speakers, seed=seed)
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir()
+        for word in words:
+            (tmp / word).mkdir()
+        noise_files = _write_noise(tmp / BACKGROUND_NOISE_DIR, noise_seconds, seed)
+        jobs = [(s, repeats, seed, str(tmp), words) for s in chosen]
+        written: list[str] = []
+        with _progress(len(jobs) * len(words) * repeats, progress) as bar:
+            if workers > 1 and len(jobs) > 1:
+                # spawn, not fork: the parent may hold torch or OpenMP threads.
+                ctx = multiprocessing.get_context("spawn")
+                with ctx.Pool(min(workers, len(jobs))) as pool:
+                    for paths in pool.imap_unordered(_speak, jobs):
+                        written += paths
+                        bar.update(len(paths))
+            else:
+                for job in jobs:
+                    paths = _speak(job)
+                    written += paths
+                    bar.update(len(paths))
+        per_split = {"train": 0, "validation": 0, "test": 0}
+        lists: dict[str, list[str]] = {"validation": [], "test": []}
+        for rel in sorted(written):
+            split = _SPLIT_NAMES[which_set(rel)]
+            per_split[split] += 1
+            if split in lists:
+                lists[split].append(rel)
+        for name, split in ((VALIDATION_LIST, "validation"), (TESTING_LIST, "test")):
+            (tmp / name).write_text("".join(f"{rel}\n" for rel in lists[split]))
+        (tmp / "README.md").write_text(_readme(chosen, repeats, seed, noise_seconds, words))
+        _check_out_dir(out_dir)
+        if out_dir.exists():
+            out_dir.rmdir()
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    speakers_per_split = {"train": 0, "validation": 0, "test": 0}
+    for s in chosen:
+        speakers_per_split[s.split] += 1
+    n_bytes = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
+    return GenerateReport(
+        out_dir=out_dir,
+        n_files=len(written),
+        n_speakers=len(chosen),
+        per_split=per_split,
+        speakers_per_split=speakers_per_split,
+        n_noise_files=len(noise_files),
+        n_bytes=n_bytes,
+        seconds=time.perf_counter() - start,
+        words=words,
+    )
+
+
+class _Bar(Protocol):
+    def __enter__(self) -> _Bar: ...
+    def __exit__(self, *exc: object) -> object: ...
+    def update(self, n: int) -> object: ...
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def _progress(total: int, enabled: bool) -> _Bar:
+    """A tqdm bar over clips, or a stand-in when disabled or tqdm is not installed."""
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    bar: _Bar = tqdm(total=total, unit="clip", desc="speech commands", smoothing=0.05)
+    return bar
