@@ -13,6 +13,7 @@ from lstm_apps.runtime.errors import (
     LstmAppsError,
     ModelFileError,
     ParityError,
+    SampleRateError,
 )
 from lstm_apps.runtime.session import OnnxModel, TensorSpec
 
@@ -30,5 +31,6 @@ __all__ = [
     "ModelFileError",
     "OnnxModel",
     "ParityError",
+    "SampleRateError",
     "TensorSpec",
 ]

@@ -44,6 +44,10 @@ class AudioInputError(InputError):
     """Audio that cannot be used: missing, empty, truncated, not audio, NaN/inf, too long."""
 
 
+class SampleRateError(AudioInputError):
+    """A sample rate that is missing, not an integer, or outside the supported range."""
+
+
 class ImageInputError(InputError):
     """An image that cannot be used: missing, empty, truncated, not an image, too large."""
 

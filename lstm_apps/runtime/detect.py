@@ -1,0 +1,250 @@
+"""Keyword spotting on a stream: per-frame class posteriors in, one Detection per spoken word out.
+
+    det = Detector(labels, DetectorConfig(frame_seconds=0.02))
+    for probs in chunks:                  # (frames, classes) float32, any chunk sizes
+        for d in det.push(probs):
+            print(d.label, d.score, d.time)
+    det.flush()                           # at the end of the stream: a word still in progress
+
+Pure numpy and stateful, so frames can arrive in chunks of any size: the detections are
+identical whatever the chunking.
+
+The rule, frame by frame (frame i is at time i * frame_seconds):
+
+1. Smooth: s_i = the mean of the last `smooth_frames` posterior frames (a trailing moving
+   average; the stream is taken to start in silence, i.e. zeros before frame 0).
+2. Score: m_i = max of s_i over the labels not in `ignore`, and a_i = that label.
+3. Run: a maximal stretch of frames with m_i >= threshold. A run may start only when the
+   previous detection's peak frame lies at least `refractory_frames` back; a run that
+   starts earlier is ignored as a whole, until m drops below threshold.
+4. Detect: a run gives one Detection when it ends (m drops below threshold), or when it has
+   lasted max(refractory_frames, min_frames) frames (so a score that stays high cannot
+   delay or repeat a detection; the rest of that run is ignored), provided it held at least
+   `min_frames` frames. Its label and score are a_i and m_i at the run's peak (the first
+   frame of its highest m), and its time is that frame minus the moving average's delay of
+   (smooth_frames - 1) / 2 frames: the centre of the window, where the raw posteriors peak.
+
+So two detections are always at least refractory_seconds apart, one word never fires
+twice, and a label switch inside one word (e.g. "off" briefly ahead of "up") gives one
+detection with the label of the highest smoothed score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from lstm_apps.runtime.errors import InputDTypeError, InputError, InputShapeError
+
+F = TypeVar("F", bound=np.floating[Any])
+
+_IDLE, _RUN, _IGNORE = 0, 1, 2  # below threshold / in a run that may fire / in a spent run
+_PROB_TOL = 1e-4  # posteriors may stray this far outside [0, 1] from float rounding
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One spotted keyword."""
+
+    label: str  # the command
+    score: float  # its smoothed posterior at the peak, in [0, 1]
+    time: float  # seconds from the stream start to the peak
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """How posteriors become detections; see the module docstring for the exact rule."""
+
+    frame_seconds: float  # hop between posterior frames: the model's frame rate, e.g. 0.02
+    smooth_seconds: float = 0.2  # moving-average window over the posteriors
+    threshold: float = 0.7  # the smoothed posterior a command must reach
+    refractory_seconds: float = 0.8  # after a detection, no command can fire for this long
+    min_frames: int = 3  # the smoothed score must stay >= threshold for this many frames
+    ignore: tuple[str, ...] = ("_silence_", "_unknown_")  # labels that never fire
+
+    def __post_init__(self) -> None:
+        def bad(field: str, value: Any, want: str) -> InputError:
+            return InputError(f"DetectorConfig.{field} must be {want}, got {value!r}")
+
+        if not _is_real(self.frame_seconds) or not self.frame_seconds > 0:
+            raise bad("frame_seconds", self.frame_seconds, "a positive number of seconds")
+        if not _is_real(self.smooth_seconds) or not self.smooth_seconds >= 0:
+            raise bad("smooth_seconds", self.smooth_seconds, "a number of seconds >= 0")
+        if not _is_real(self.threshold) or not 0 < self.threshold <= 1:
+            raise bad("threshold", self.threshold, "in (0, 1]")
+        if not _is_real(self.refractory_seconds) or not self.refractory_seconds >= 0:
+            raise bad("refractory_seconds", self.refractory_seconds, "a number of seconds >= 0")
+        if isinstance(self.min_frames, bool) or not isinstance(self.min_frames, int):
+            raise bad("min_frames", self.min_frames, "a positive int")
+        if self.min_frames < 1:
+            raise bad("min_frames", self.min_frames, "a positive int")
+        if isinstance(self.ignore, str) or not all(isinstance(s, str) for s in self.ignore):
+            raise bad("ignore", self.ignore, "a tuple of label strings")
+
+    @property
+    def smooth_frames(self) -> int:
+        """The moving-average window in frames (at least 1: no smoothing)."""
+        return max(1, round(self.smooth_seconds / self.frame_seconds))
+
+    @property
+    def refractory_frames(self) -> int:
+        return round(self.refractory_seconds / self.frame_seconds)
+
+
+def _is_real(x: Any) -> bool:
+    return (
+        isinstance(x, (int, float, np.integer, np.floating))
+        and not isinstance(x, bool)
+        and bool(np.isfinite(x))
+    )
+
+
+class Detector:
+    """Stateful detector over a stream of posteriors.
+
+    labels : the class names, in the order of the posterior columns.
+    config : a DetectorConfig; `frame_seconds` must be the model's hop.
+    """
+
+    def __init__(self, labels: Sequence[str], config: DetectorConfig) -> None:
+        if isinstance(labels, str) or not all(isinstance(s, str) for s in labels):
+            raise InputError(f"Detector: labels must be a sequence of str, got {labels!r}")
+        if len(labels) == 0 or len(set(labels)) != len(labels):
+            raise InputError(f"Detector: labels must be non-empty and unique, got {labels!r}")
+        if not isinstance(config, DetectorConfig):
+            raise InputError(f"Detector: config must be a DetectorConfig, got {config!r}")
+        self.labels = tuple(labels)
+        self.config = config
+        # The columns that may fire.
+        self._live = np.array([i for i, s in enumerate(labels) if s not in config.ignore], int)
+        self._window = config.smooth_frames
+        self._cap = max(config.refractory_frames, config.min_frames)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: the next push starts a new stream at time 0."""
+        self._history = np.zeros((self._window - 1, len(self.labels)), np.float32)
+        self.frames_seen = 0
+        self._mode = _IDLE
+        self._run_len = 0
+        self._peak = (-1.0, -1, -1)  # (score, frame, label index) of the current run
+        self._last_peak: int | None = None
+
+    def push(self, probs: npt.NDArray[np.floating[Any]]) -> list[Detection]:
+        """Feed the next frames; return the detections completed by them, in time order.
+
+        probs : shape = (frames, classes), float posteriors in [0, 1] (softmax outputs);
+            frames may be 0.
+        """
+        x = self._check(probs)
+        n = x.shape[0]
+        if n == 0:
+            return []
+        buf = np.concatenate([self._history, x], axis=0)  # (window - 1 + n, classes)
+        # Sum the window term by term, always in the same order, so every frame's value
+        # is bit-identical whatever the chunk boundaries (a cumsum would not be).
+        acc = buf[:n].copy()
+        for j in range(1, self._window):
+            acc += buf[j : j + n]
+        smooth = acc / np.float32(self._window)  # (n, classes)
+        self._history = buf[n:].copy()
+        start = self.frames_seen
+        self.frames_seen += n
+        if self._live.size == 0:
+            return []
+        live = smooth[:, self._live]  # (n, live classes)
+        best = live.max(axis=1).tolist()
+        which = self._live[live.argmax(axis=1)].tolist()
+        out: list[Detection] = []
+        for i, (score, label) in enumerate(zip(best, which, strict=True)):
+            det = self._step(start + i, score, label)
+            if det is not None:
+                out.append(det)
+        return out
+
+    def flush(self) -> list[Detection]:
+        """End of stream: emit the run in progress, if it held min_frames (call reset() next)."""
+        if self._mode != _RUN:
+            return []
+        self._mode = _IGNORE
+        det = self._emit()
+        return [det] if det is not None else []
+
+    def _step(self, t: int, score: float, label: int) -> Detection | None:
+        above = score >= self.config.threshold
+        if self._mode == _IGNORE:
+            if not above:
+                self._mode = _IDLE
+            return None
+        if self._mode == _IDLE:
+            if not above:
+                return None
+            refractory = self.config.refractory_frames
+            if self._last_peak is not None and t - self._last_peak < refractory:
+                self._mode = _IGNORE
+                return None
+            self._mode, self._run_len, self._peak = _RUN, 0, (-1.0, -1, -1)
+        if not above:  # the run ends
+            self._mode = _IDLE
+            return self._emit()
+        self._run_len += 1
+        if score > self._peak[0]:
+            self._peak = (score, t, label)
+        if self._run_len >= self._cap:
+            self._mode = _IGNORE
+            return self._emit()
+        return None
+
+    def _emit(self) -> Detection | None:
+        if self._run_len < self.config.min_frames:
+            return None
+        score, frame, label = self._peak
+        self._last_peak = frame
+        centre = max(0.0, frame - (self._window - 1) / 2)
+        return Detection(self.labels[label], score, centre * self.config.frame_seconds)
+
+    def _check(self, probs: Any) -> npt.NDArray[np.float32]:
+        if not isinstance(probs, np.ndarray) or probs.dtype.kind != "f":
+            what = probs.dtype if isinstance(probs, np.ndarray) else type(probs).__name__
+            raise InputDTypeError(f"Detector.push: probs must be a float array, got {what}")
+        if probs.ndim != 2 or probs.shape[1] != len(self.labels):
+            raise InputShapeError(
+                f"Detector.push: probs must have shape (frames, {len(self.labels)}), "
+                f"got {probs.shape}"
+            )
+        x = probs.astype(np.float32, copy=False)
+        if x.size and not np.isfinite(x).all():
+            raise InputError("Detector.push: probs contain NaN or inf")
+        if x.size and (x.min() < -_PROB_TOL or x.max() > 1 + _PROB_TOL):
+            raise InputError(
+                f"Detector.push: probs must be probabilities in [0, 1], got values in "
+                f"[{x.min():.4g}, {x.max():.4g}]; apply softmax() to logits first"
+            )
+        return x
+
+
+def softmax(logits: npt.NDArray[F], axis: int = -1) -> npt.NDArray[F]:
+    """Numerically stable softmax along `axis`; the result keeps the input's float dtype.
+
+    -inf logits (masked classes) get probability 0; NaN, +inf, or a slice that is all -inf
+    raise InputError.
+    """
+    if not isinstance(logits, np.ndarray) or logits.dtype.kind != "f":
+        what = logits.dtype if isinstance(logits, np.ndarray) else type(logits).__name__
+        raise InputDTypeError(f"softmax: logits must be a float array, got {what}")
+    if not -logits.ndim <= axis < logits.ndim:
+        raise InputShapeError(f"softmax: axis {axis} is out of range for shape {logits.shape}")
+    if logits.shape[axis] == 0:
+        raise InputShapeError(f"softmax: axis {axis} of shape {logits.shape} is empty")
+    if np.isnan(logits).any() or np.isposinf(logits).any():
+        raise InputError("softmax: logits contain NaN or +inf")
+    top = logits.max(axis=axis, keepdims=True)
+    if not np.isfinite(top).all():
+        raise InputError(f"softmax: a slice along axis {axis} has every logit -inf")
+    e = np.exp(logits - top)
+    out: npt.NDArray[F] = e / e.sum(axis=axis, keepdims=True)
+    return out

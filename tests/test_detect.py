@@ -1,0 +1,267 @@
+"""Streaming keyword detection: smoothing, one detection per word, refractory, chunk invariance."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lstm_apps.runtime import InputDTypeError, InputError, InputShapeError
+from lstm_apps.runtime.detect import Detection, Detector, DetectorConfig, softmax
+
+LABELS = ["_silence_", "_unknown_", "yes", "no", "up", "off"]
+HOP = 0.02
+CFG = DetectorConfig(frame_seconds=HOP)  # smooth 0.2 s = 10 frames, threshold 0.7, refr. 0.8 s
+
+
+def stream(seconds: float, words: list[tuple[str, float]], *, half_width: int = 12) -> np.ndarray:
+    """Posteriors (frames, classes): silence, with a raised-cosine bump per (label, centre s)."""
+    n = round(seconds / HOP)
+    p = np.zeros((n, len(LABELS)), np.float64)
+    p[:, 0] = 1.0
+    for label, centre in words:
+        c = round(centre / HOP)
+        k = LABELS.index(label)
+        for d in range(-half_width, half_width + 1):
+            if 0 <= c + d < n:
+                bump = 0.5 * (1 + np.cos(np.pi * d / (half_width + 1)))
+                p[c + d, k] += bump
+                p[c + d, 0] -= bump
+    return p.astype(np.float32)
+
+
+def run(det: Detector, probs: np.ndarray, cuts: list[int] | None = None) -> list[Detection]:
+    out: list[Detection] = []
+    bounds = [0, *sorted(cuts or []), len(probs)]
+    for a, b in pairwise(bounds):
+        out += det.push(probs[a:b])
+    return out + det.flush()
+
+
+def test_one_clean_bump_gives_one_detection_at_its_peak() -> None:
+    dets = run(Detector(LABELS, CFG), stream(3.0, [("yes", 1.0)]))
+    assert len(dets) == 1
+    (d,) = dets
+    assert d.label == "yes"
+    assert abs(d.time - 1.0) <= HOP  # even window: the smoothed peak is a two-frame plateau
+    # the score is the moving average's peak over the bump
+    ma = np.convolve(stream(3.0, [("yes", 1.0)])[:, 2], np.ones(10) / 10)
+    assert d.score == pytest.approx(ma.max(), abs=1e-6)
+    assert CFG.threshold < d.score < 1.0
+
+
+def test_odd_window_puts_the_time_exactly_on_the_peak() -> None:
+    cfg = DetectorConfig(frame_seconds=HOP, smooth_seconds=0.18)  # 9 frames
+    assert cfg.smooth_frames == 9
+    (d,) = run(Detector(LABELS, cfg), stream(3.0, [("up", 1.3)]))
+    assert d.label == "up" and d.time == pytest.approx(1.3, abs=1e-9)
+
+
+def test_two_words_one_second_apart_give_two_detections() -> None:
+    dets = run(Detector(LABELS, CFG), stream(4.0, [("yes", 1.0), ("no", 2.0)]))
+    assert [d.label for d in dets] == ["yes", "no"]
+    assert [round(d.time, 1) for d in dets] == [1.0, 2.0]
+
+
+def test_detections_are_returned_by_the_push_that_completes_them() -> None:
+    det = Detector(LABELS, CFG)
+    probs = stream(4.0, [("yes", 1.0), ("no", 2.5)])
+    first = det.push(probs[:90])  # 1.8 s: the first word is over, the second not begun
+    assert [d.label for d in first] == ["yes"]
+    assert [d.label for d in det.push(probs[90:])] == ["no"]
+    assert det.flush() == []
+
+
+def test_noise_below_threshold_never_fires() -> None:
+    rng = np.random.default_rng(0)
+    n = 500
+    p = np.zeros((n, len(LABELS)), np.float32)
+    p[:, 2:] = rng.dirichlet(np.ones(4), n) * rng.uniform(0, 0.65, (n, 1))
+    near = rng.random(n) < 0.3  # frequent runs of frames just under the threshold
+    p[near] = [0.31, 0, 0.69, 0, 0, 0]
+    p[:, 0] = 1 - p[:, 1:].sum(axis=1)
+    raw = DetectorConfig(frame_seconds=HOP, smooth_seconds=0, min_frames=1)
+    assert run(Detector(LABELS, CFG), p) == []
+    assert run(Detector(LABELS, raw), p) == []
+    p[near] = [0.29, 0, 0.71, 0, 0, 0]  # just over: now the unsmoothed detector fires
+    assert len(run(Detector(LABELS, raw), p)) > 0
+
+
+def test_a_one_frame_spike_does_not_fire() -> None:
+    p = stream(2.0, [])
+    p[50] = [0, 0, 1, 0, 0, 0]
+    assert run(Detector(LABELS, CFG), p) == []
+    # without smoothing and with min_frames=1 the same spike does fire
+    raw = DetectorConfig(frame_seconds=HOP, smooth_seconds=0, min_frames=1)
+    (d,) = run(Detector(LABELS, raw), p)
+    assert d == Detection("yes", 1.0, 1.0)
+
+
+def test_ignored_labels_never_fire() -> None:
+    p = stream(4.0, [("_unknown_", 1.0), ("yes", 2.5)])
+    assert [d.label for d in run(Detector(LABELS, CFG), p)] == ["yes"]
+    silent = stream(2.0, [])  # _silence_ at 1.0 throughout
+    assert run(Detector(LABELS, CFG), silent) == []
+    # un-ignoring _unknown_ makes it fire: the ignore list is what keeps it quiet
+    cfg = DetectorConfig(frame_seconds=HOP, ignore=("_silence_",))
+    assert [d.label for d in run(Detector(LABELS, cfg), p)] == ["_unknown_", "yes"]
+
+
+def test_refractory_suppresses_a_second_word_too_close() -> None:
+    words = [("yes", 1.0), ("no", 1.6)]  # 0.6 s apart
+    p = stream(4.0, words, half_width=8)
+    assert [d.label for d in run(Detector(LABELS, CFG), p)] == ["yes"]
+    short = DetectorConfig(frame_seconds=HOP, refractory_seconds=0.4)
+    dets = run(Detector(LABELS, short), p)
+    assert [d.label for d in dets] == ["yes", "no"]
+    assert dets[1].time - dets[0].time == pytest.approx(0.6, abs=HOP)
+
+
+def test_a_score_that_stays_high_fires_once_without_waiting_for_the_end() -> None:
+    p = stream(5.0, [])
+    p[50:200] = [0, 0, 1, 0, 0, 0]  # "yes" held for 3 s
+    det = Detector(LABELS, CFG)
+    early = det.push(p[:110])  # 2.2 s: the run began at 1.0 s (+ smoothing), 0.8 s cap
+    assert [d.label for d in early] == ["yes"]
+    assert det.push(p[110:]) == [] and det.flush() == []
+
+
+def test_a_label_switch_inside_one_word_gives_one_detection() -> None:
+    p = stream(3.0, [("up", 1.0)], half_width=15)
+    p[45:55, 5], p[45:55, 4] = p[45:55, 4], 0.0  # "off" takes the middle of the word
+    (d,) = run(Detector(LABELS, CFG), p)
+    assert d.label == "off"
+
+
+def test_min_frames() -> None:
+    p = stream(2.0, [("yes", 1.0)], half_width=4)
+    strict = DetectorConfig(frame_seconds=HOP, smooth_seconds=0, min_frames=4)
+    loose = DetectorConfig(frame_seconds=HOP, smooth_seconds=0, min_frames=3)
+    # the raw bump is >= 0.7 on exactly 3 frames
+    assert int((p[:, 2] >= 0.7).sum()) == 3
+    assert run(Detector(LABELS, strict), p) == []
+    assert [d.label for d in run(Detector(LABELS, loose), p)] == ["yes"]
+
+
+def test_flush_emits_a_word_cut_by_the_end_of_the_stream() -> None:
+    p = stream(1.1, [("no", 1.0)])  # ends 0.1 s after the word's peak
+    det = Detector(LABELS, CFG)
+    assert det.push(p) == []
+    (d,) = det.flush()
+    assert d.label == "no" and abs(d.time - 1.0) <= 2 * HOP
+    assert det.flush() == []
+
+
+def test_reset_starts_a_new_stream_at_time_zero() -> None:
+    p = stream(2.0, [("yes", 1.0)])
+    det = Detector(LABELS, CFG)
+    first = run(det, p)
+    det.reset()
+    assert det.frames_seen == 0
+    assert run(det, p) == first and len(first) == 1
+
+
+def random_stream(seed: int) -> np.ndarray:
+    """8 s of words (some _unknown_) at random gaps, some overlapping, plus noise."""
+    rng = np.random.default_rng(seed)
+    words, t = [], 0.3
+    while t < 7.5:
+        words.append((str(rng.choice(LABELS[1:])), t))
+        t += float(rng.uniform(0.3, 1.5))
+    p = stream(8.0, words, half_width=int(rng.integers(10, 16))).astype(np.float64)
+    p[:, 0] = 0
+    p[:, 0] = np.clip(1 - p.sum(axis=1), 0, None)
+    p /= p.sum(axis=1, keepdims=True)  # overlapping words share the frame
+    noise = rng.dirichlet(np.ones(len(LABELS)), len(p))
+    return (0.9 * p + 0.1 * noise).astype(np.float32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 20),
+    cuts=st.lists(st.integers(0, 400), max_size=30),
+    smooth=st.sampled_from([0.0, 0.1, 0.18, 0.2]),
+    refractory=st.sampled_from([0.0, 0.3, 0.8]),
+)
+def test_chunking_never_changes_the_detections(
+    seed: int, cuts: list[int], smooth: float, refractory: float
+) -> None:
+    cfg = DetectorConfig(frame_seconds=HOP, smooth_seconds=smooth, refractory_seconds=refractory)
+    p = random_stream(seed)
+    whole = run(Detector(LABELS, cfg), p)
+    assert len(whole) >= 2  # the streams hold words: the comparison is not vacuous
+    assert run(Detector(LABELS, cfg), p, cuts) == whole
+    # one frame at a time, too
+    det = Detector(LABELS, cfg)
+    assert [d for i in range(len(p)) for d in det.push(p[i : i + 1])] + det.flush() == whole
+    # and the refractory rule holds on every stream
+    times = [d.time for d in whole]
+    assert all(b - a >= refractory - 1e-9 for a, b in pairwise(times))
+    assert all(d.label not in cfg.ignore and d.score >= cfg.threshold for d in whole)
+
+
+def test_push_rejects_bad_input() -> None:
+    det = Detector(LABELS, CFG)
+    with pytest.raises(InputShapeError, match=r"\(frames, 6\).*\(10, 5\)"):
+        det.push(np.zeros((10, 5), np.float32))
+    with pytest.raises(InputShapeError, match=r"\(frames, 6\).*\(6,\)"):
+        det.push(np.zeros(6, np.float32))
+    with pytest.raises(InputDTypeError, match="int64"):
+        det.push(np.zeros((3, 6), np.int64))
+    with pytest.raises(InputError, match="NaN"):
+        det.push(np.full((3, 6), np.nan, np.float32))
+    with pytest.raises(InputError, match="apply softmax"):
+        det.push(np.full((3, 6), 3.0, np.float32))
+    assert det.push(np.zeros((0, 6), np.float32)) == [] and det.frames_seen == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"frame_seconds": 0}, "frame_seconds"),
+        ({"frame_seconds": HOP, "threshold": 1.5}, "threshold"),
+        ({"frame_seconds": HOP, "smooth_seconds": -1}, "smooth_seconds"),
+        ({"frame_seconds": HOP, "refractory_seconds": float("nan")}, "refractory_seconds"),
+        ({"frame_seconds": HOP, "min_frames": 0}, "min_frames"),
+        ({"frame_seconds": HOP, "ignore": "_silence_"}, "ignore"),
+    ],
+)
+def test_config_rejects_bad_values(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        DetectorConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_detector_rejects_bad_labels() -> None:
+    with pytest.raises(InputError, match="unique"):
+        Detector(["yes", "yes"], CFG)
+    with pytest.raises(InputError, match="sequence of str"):
+        Detector("yes", CFG)
+
+
+def test_softmax_is_stable_and_exact() -> None:
+    x = np.array([[1.0, 2.0, 3.0], [1000.0, 1001.0, 1002.0], [-1e4, 0.0, -np.inf]], np.float32)
+    y = softmax(x)
+    assert y.dtype == np.float32 and np.isfinite(y).all()
+    ref = np.exp([1.0, 2.0, 3.0]) / np.exp([1.0, 2.0, 3.0]).sum()
+    np.testing.assert_allclose(y[0], ref, rtol=1e-6)
+    np.testing.assert_allclose(y[1], ref, rtol=1e-6)  # shift-invariant, no overflow
+    np.testing.assert_array_equal(y[2], [0, 1, 0])
+    np.testing.assert_allclose(y.sum(axis=-1), 1, rtol=1e-6)
+    np.testing.assert_allclose(softmax(x[:2].T.astype(np.float64), axis=0), y[:2].T, rtol=1e-6)
+    assert softmax(x.astype(np.float64)).dtype == np.float64
+
+
+def test_softmax_errors() -> None:
+    with pytest.raises(InputDTypeError):
+        softmax(np.array([1, 2, 3]))  # type: ignore[type-var]
+    with pytest.raises(InputError, match=r"NaN or \+inf"):
+        softmax(np.array([1.0, np.nan]))
+    with pytest.raises(InputError, match="every logit -inf"):
+        softmax(np.array([[0.0, 1.0], [-np.inf, -np.inf]]))
+    with pytest.raises(InputShapeError, match="out of range"):
+        softmax(np.zeros((2, 3)), axis=2)
+    with pytest.raises(InputShapeError, match="empty"):
+        softmax(np.zeros((2, 0)))
