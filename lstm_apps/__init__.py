@@ -13,16 +13,23 @@ from lstm_apps.runtime import (
     ModelFileError,
     OnnxModel,
 )
+from lstm_apps.runtime.detect import Detection, DetectorConfig
+from lstm_apps.runtime.speech import CommandStream, Prediction, SpeechClassifier
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AudioInputError",
+    "CommandStream",
     "DependencyError",
+    "Detection",
+    "DetectorConfig",
     "ImageInputError",
     "InputError",
     "LstmAppsError",
     "ModelFileError",
     "OnnxModel",
+    "Prediction",
+    "SpeechClassifier",
     "__version__",
 ]

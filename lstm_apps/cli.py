@@ -1,5 +1,11 @@
 """The `lstm-apps` command (also `python -m lstm_apps`).
 
+    lstm-apps data speech data/speech          synthetic Speech Commands (eSpeak NG)
+    lstm-apps train speech --data data/speech --out runs/speech
+    lstm-apps export speech runs/speech export/speech
+    lstm-apps classify a.wav b.wav             labels for clips (no torch needed)
+    lstm-apps stream long.wav --chunk-ms 100   timed detections from a stream
+
 Subcommands import what they need when they run, so `lstm-apps --help` and the inference
 commands work without torch.
 """
@@ -7,8 +13,10 @@ commands work without torch.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from lstm_apps.runtime.errors import LstmAppsError
 
@@ -21,9 +29,134 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from lstm_apps.onnx.smoke import run_core_smoke
+    from lstm_apps.demo import run_demo
 
-    run_core_smoke(args.out)
+    run_demo(args.out)
+    return 0
+
+
+def _cmd_data_speech(args: argparse.Namespace) -> int:
+    from lstm_apps.data.speech_synth import generate_speech_commands
+
+    r = generate_speech_commands(
+        args.out, speakers=args.speakers, repeats=args.repeats, seed=args.seed,
+        noise_seconds=args.noise_seconds, progress=not args.quiet,
+    )  # fmt: skip
+    print(
+        f"wrote {r.n_files} clips from {r.n_speakers} speakers ({r.speakers_per_split}) "
+        f"and {r.n_noise_files} noise files, {r.n_bytes / 1e6:.0f} MB, in {r.seconds:.0f}s "
+        f"-> {r.out_dir}"
+    )
+    return 0
+
+
+def _cmd_data_shapes(args: argparse.Namespace) -> int:
+    from lstm_apps.data.shapes import generate_shapes
+
+    r = generate_shapes(args.out, count=args.count, seed=args.seed, progress=not args.quiet)
+    print(r)
+    return 0
+
+
+def _cmd_train_speech(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from lstm_apps.nn.speech import SpeechConfig
+    from lstm_apps.train.speech import SpeechTrainConfig, train_speech
+
+    model = SpeechConfig(
+        hidden_size=args.hidden, num_layers=args.layers, cell=args.cell, dropout=args.dropout
+    )
+    cfg = SpeechTrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        threads=args.threads, model=model,
+    )  # fmt: skip
+    if args.no_augment:
+        from lstm_apps.train.speech_augment import AugmentConfig
+
+        off = AugmentConfig(
+            speed=(1.0, 1.0), shift_seconds=0.0, gain_db=(0.0, 0.0), noise_prob=0.0,
+            prefix_prob=0.0, warp=(1.0, 1.0), time_masks=0, freq_masks=0,
+        )  # fmt: skip
+        cfg = replace(cfg, augment=off)
+    train_speech(args.data, args.out, cfg, resume=not args.no_resume)
+    return 0
+
+
+def _cmd_export_speech(args: argparse.Namespace) -> int:
+    from lstm_apps.onnx.speech import export_speech
+    from lstm_apps.train.checkpoint import load_checkpoint
+    from lstm_apps.train.speech import SpeechTrainConfig, load_split
+
+    run = Path(args.run)
+    ck = load_checkpoint(run / args.checkpoint)
+    metrics_file = run / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    data = args.data or metrics.get("data")
+    if data is None:
+        raise LstmAppsError(f"{metrics_file} not found: pass --data DIR for the parity clips")
+    tc = metrics.get("train_config", {})
+    split_cfg = SpeechTrainConfig(
+        model=ck.config, seed=tc.get("seed", 0),
+        silence_fraction=tc.get("silence_fraction", 0.1),
+        unknown_fraction=tc.get("unknown_fraction", 0.1),
+    )  # fmt: skip
+    test, _ = load_split(Path(data), "test", split_cfg)
+    r = export_speech(ck.model, args.out, test.x.numpy(), metrics=metrics)  # type: ignore[arg-type]
+    print(f"exported {run / args.checkpoint} -> {args.out}")
+    print(f"  torch vs model.onnx          max |diff| {r.offline_max_diff:.2e}")
+    print(f"  stream.onnx vs model.onnx    max |diff| {r.stream_max_diff:.2e}")
+    print(f"  int8 top-1 agreement         {r.int8_agreement:.2%} over {r.n_clips} test clips")
+    for name, size in r.sizes.items():
+        print(f"  {name:18s} {size / 1e6:7.2f} MB")
+    return 0
+
+
+def _speech_model(args: argparse.Namespace) -> object:
+    from lstm_apps.runtime.speech import SpeechClassifier
+
+    kw = {"int8": args.int8, "intra_op_threads": args.threads}
+    if args.model is None:
+        return SpeechClassifier.default(**kw)
+    return SpeechClassifier.from_dir(args.model, **kw)
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from lstm_apps.runtime.speech import SpeechClassifier
+
+    clf = _speech_model(args)
+    assert isinstance(clf, SpeechClassifier)
+    width = max(len(str(p)) for p in args.wav)
+    for path, pred in zip(args.wav, clf.classify(args.wav), strict=True):
+        runner_up = sorted(pred.scores.items(), key=lambda kv: -kv[1])[1]
+        print(
+            f"{path!s:{width}s}  {pred.label:10s} {pred.score:6.1%}"
+            f"   (next: {runner_up[0]} {runner_up[1]:.1%})"
+        )
+    return 0
+
+
+def _cmd_stream(args: argparse.Namespace) -> int:
+    from lstm_apps.runtime.audio import load_audio
+    from lstm_apps.runtime.detect import DetectorConfig
+    from lstm_apps.runtime.speech import SpeechClassifier
+
+    clf = _speech_model(args)
+    assert isinstance(clf, SpeechClassifier)
+    x = load_audio(args.wav, target_rate=clf.sample_rate)
+    frame = float(clf.stream_info["frame_seconds"])
+    stream = clf.stream(DetectorConfig(frame_seconds=frame, threshold=args.threshold))
+    chunk = max(1, round(args.chunk_ms / 1000 * clf.sample_rate))
+    print(f"{args.wav}: {len(x) / clf.sample_rate:.1f} s in {args.chunk_ms:g} ms chunks")
+    found = 0
+    for i in range(0, len(x), chunk):
+        for d in stream.accept(x[i : i + chunk]):
+            print(f"  {d.time:7.2f} s  {d.label:8s} {d.score:6.1%}")
+            found += 1
+    for d in stream.flush():
+        print(f"  {d.time:7.2f} s  {d.label:8s} {d.score:6.1%}")
+        found += 1
+    print(f"{found} command(s) detected")
     return 0
 
 
@@ -42,6 +175,67 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="directory for the ONNX files (default: tmp)")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_cmd_smoke)
+
+    data = sub.add_parser("data", help="generate synthetic data sets in real formats")
+    dsub = data.add_subparsers(dest="what", required=True, metavar="KIND")
+    s = dsub.add_parser("speech", help="Speech Commands layout, spoken by eSpeak NG")
+    s.add_argument("out", help="output folder (must not exist or be empty)")
+    s.add_argument("--speakers", type=int, default=None, help="cap on voices (default: all)")
+    s.add_argument("--repeats", type=int, default=2, help="utterances per word and speaker")
+    s.add_argument("--noise-seconds", type=float, default=60.0, help="length of each noise file")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_data_speech)
+    s = dsub.add_parser("shapes", help="shapes scenes with captions, Karpathy split JSON")
+    s.add_argument("out", help="output folder (must not exist or be empty)")
+    s.add_argument("--count", type=int, default=5000, help="number of images")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_data_shapes)
+
+    train = sub.add_parser("train", help="train a model (needs the train extra)")
+    tsub = train.add_subparsers(dest="what", required=True, metavar="KIND")
+    s = tsub.add_parser("speech", help="the speech-command classifier")
+    s.add_argument("--data", required=True, help="a Speech Commands folder (real or generated)")
+    s.add_argument("--out", required=True, help="run folder; rerun to resume")
+    s.add_argument("--epochs", type=int, default=25)
+    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    s.add_argument("--hidden", type=int, default=128, help="LSTM width")
+    s.add_argument("--layers", type=int, default=2, help="LSTM layers")
+    s.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
+    s.add_argument("--dropout", type=float, default=0.1)
+    s.add_argument("--threads", type=int, default=2, help="torch threads")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--no-augment", action="store_true", help="train on clean clips only")
+    s.add_argument("--no-resume", action="store_true", help="ignore an existing last/")
+    s.set_defaults(func=_cmd_train_speech)
+
+    def model_args(s: argparse.ArgumentParser) -> None:
+        s.add_argument("--model", default=None, help="bundle folder (default: the shipped one)")
+        s.add_argument("--int8", action="store_true", help="use model.int8.onnx")
+        s.add_argument("--threads", type=int, default=1, help="onnxruntime threads")
+
+    s = sub.add_parser("classify", help="label speech-command clips (no torch needed)")
+    s.add_argument("wav", nargs="+", help="audio files (any rate, mono or stereo)")
+    model_args(s)
+    s.set_defaults(func=_cmd_classify)
+
+    s = sub.add_parser("stream", help="spot commands in a long recording, chunk by chunk")
+    s.add_argument("wav", help="an audio file")
+    s.add_argument("--chunk-ms", type=float, default=100.0, help="chunk length fed per call")
+    s.add_argument("--threshold", type=float, default=0.7, help="smoothed score to fire")
+    model_args(s)
+    s.set_defaults(func=_cmd_stream)
+
+    export = sub.add_parser("export", help="export a trained run to an ONNX bundle")
+    esub = export.add_subparsers(dest="what", required=True, metavar="KIND")
+    s = esub.add_parser("speech", help="model.onnx, stream.onnx, model.int8.onnx + JSON")
+    s.add_argument("run", help="the run folder of `train speech`")
+    s.add_argument("out", help="bundle folder (replaced atomically)")
+    s.add_argument("--checkpoint", default="best", help="best or last")
+    s.add_argument("--data", default=None, help="data folder (default: the run's)")
+    s.set_defaults(func=_cmd_export_speech)
     return p
 
 
@@ -50,6 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except LstmAppsError as e:
+        print(f"lstm-apps: error: {e}", file=sys.stderr)
+        return 2
+    except FileExistsError as e:
         print(f"lstm-apps: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -69,9 +69,14 @@ def test_errors_are_typed(tmp_path: Path) -> None:
 
 
 def test_no_pickle_in_the_package() -> None:
+    # Reading a user's torchvision .pth weights needs torch.load, but only in its
+    # weights_only mode, which refuses arbitrary objects; nothing may write pickle.
     root = Path(__file__).resolve().parents[1] / "lstm_apps"
-    offenders = [
-        str(p) for p in root.rglob("*.py")
-        if any(s in p.read_text() for s in ("import pickle", "torch.save(", "torch.load("))
-    ]  # fmt: skip
+    offenders = []
+    for p in root.rglob("*.py"):
+        for n, line in enumerate(p.read_text().splitlines(), 1):
+            if "import pickle" in line or "torch.save(" in line:
+                offenders.append(f"{p.name}:{n}")
+            if "torch.load(" in line and "weights_only=True" not in line:
+                offenders.append(f"{p.name}:{n}")
     assert offenders == []

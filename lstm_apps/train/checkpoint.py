@@ -30,6 +30,7 @@ from lstm_apps.runtime.files import atomic_dir
 # kind -> "module:Class"; the class has a `config_class` with from_dict / to_dict.
 MODEL_KINDS: dict[str, str] = {
     "lstm_decoder": "lstm_apps.nn.decoder:LSTMDecoder",
+    "speech": "lstm_apps.nn.speech:SpeechClassifierNet",
 }
 
 

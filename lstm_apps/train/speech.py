@@ -1,0 +1,289 @@
+"""Train the speech-command classifier on a Speech Commands folder.
+
+    lstm-apps data speech data/speech
+    lstm-apps train speech --data data/speech --out runs/speech
+
+The run directory holds `last/` (resumable: weights, optimizer and RNG state), `best/`
+(the best validation accuracy so far), `metrics.json`, `history.jsonl` and
+`confusion_test.png`. Start the same command again after an interruption and it resumes
+from `last/`; the same seed gives the same result.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lstm_apps.data.speech_commands import load_speech_commands, read_wav
+from lstm_apps.nn.speech import SpeechClassifierNet, SpeechConfig
+from lstm_apps.runtime.errors import DataFormatError
+from lstm_apps.train.checkpoint import load_checkpoint, save_checkpoint
+from lstm_apps.train.loop import (
+    Stopwatch,
+    count_parameters,
+    ensure_dir,
+    load_optimizer_state,
+    lr_at,
+    optimizer_state,
+    progress,
+    rng_state,
+    seed_everything,
+    set_lr,
+    set_rng_state,
+    write_json,
+)
+from lstm_apps.train.speech_augment import AugmentConfig, augment_waveforms, spec_augment, warp_mel
+
+
+@dataclass(frozen=True)
+class SpeechTrainConfig:
+    epochs: int = 25  # passes over the training split
+    batch_size: int = 64  # clips per step
+    lr: float = 3e-3  # peak learning rate (AdamW)
+    weight_decay: float = 1e-2  # AdamW decoupled weight decay
+    warmup_steps: int = 200  # linear warm-up before the cosine decay
+    grad_clip: float = 1.0  # max global gradient norm
+    seed: int = 0  # everything random derives from it
+    threads: int = 2  # torch intra-op threads
+    silence_fraction: float = 0.1  # share of _silence_ examples per split
+    unknown_fraction: float = 0.1  # share of _unknown_ examples per split
+    model: SpeechConfig = field(default_factory=SpeechConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["model"], d["augment"] = self.model.to_dict(), self.augment.to_dict()
+        return d
+
+
+@dataclass
+class SplitArrays:
+    """One split in memory: clips (N, S) float32, labels (N,) int64, silence flags (N,)."""
+
+    x: Tensor
+    y: Tensor
+    silence: Tensor
+
+
+_SPLIT_SEED = {"train": 0, "validation": 1, "test": 2}
+
+
+def load_split(
+    root: Path, split: str, cfg: SpeechTrainConfig
+) -> tuple[SplitArrays, list[np.ndarray]]:
+    """Read one split into memory. Silence clips are zeros here; for validation and test
+    they get fixed noise (seeded by cfg.seed and the split) so evaluation is repeatable."""
+    data = load_speech_commands(
+        root, split, silence_fraction=cfg.silence_fraction,  # type: ignore[arg-type]
+        unknown_fraction=cfg.unknown_fraction, seed=cfg.seed,
+    )  # fmt: skip
+    if tuple(data.labels) != tuple(cfg.model.labels):
+        raise DataFormatError(f"{root}: labels {data.labels} differ from the model's")
+    s = cfg.model.clip_samples
+    x = np.zeros((len(data.examples), s), np.float32)
+    for i, ex in enumerate(progress(data.examples, desc=f"read {split}", unit="clip")):
+        if ex.path is not None:
+            w = read_wav(ex.path)[:s]
+            x[i, : len(w)] = w
+    silence = np.array([ex.path is None for ex in data.examples])
+    if split != "train" and silence.any():
+        rng = np.random.default_rng(cfg.seed + _SPLIT_SEED[split])
+        bank = np.concatenate(data.noise) if data.noise else np.zeros(s * 2, np.float32)
+        for i in np.flatnonzero(silence):
+            start = rng.integers(0, max(1, bank.size - s))
+            crop = bank[start : start + s]
+            x[i, : crop.size] = crop * 10 ** (rng.uniform(-50, -10) / 20) / max(crop.std(), 1e-6)
+    y = np.array([ex.label_index for ex in data.examples], np.int64)
+    arrays = SplitArrays(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(silence))
+    return arrays, data.noise
+
+
+@torch.no_grad()
+def predict(net: SpeechClassifierNet, x: Tensor, batch_size: int = 256) -> Tensor:
+    """Logits (N, C) of clips x (N, S), in eval mode."""
+    net.eval()
+    return torch.cat([net(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def feature_stats(net: SpeechClassifierNet, x: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-feature mean and std over clips x (N, S): the model's fixed normalisation."""
+    with torch.no_grad():
+        f = net.frontend(x, fast=True).reshape(-1, net.config.frontend.n_features)
+    return f.mean(0), f.std(0)
+
+
+def train_speech(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    cfg: SpeechTrainConfig | None = None,
+    *,
+    resume: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train, validate every epoch, keep the best, evaluate on test; returns metrics."""
+    cfg = cfg or SpeechTrainConfig()
+    data_dir, out = Path(data_dir), ensure_dir(out_dir)
+    torch.set_num_threads(cfg.threads)
+    rng = seed_everything(cfg.seed)
+    train, noise = load_split(data_dir, "train", cfg)
+    val, _ = load_split(data_dir, "validation", cfg)
+    if not noise:
+        raise DataFormatError(f"{data_dir}/_background_noise_ has no noise clips to mix in")
+    bank = torch.from_numpy(np.concatenate(noise))
+    net = SpeechClassifierNet(cfg.model)
+    sample = torch.from_numpy(rng.permutation(len(train.x))[:1000])
+    net.set_normalization(*feature_stats(net, train.x[sample]))
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, len(train.x) // cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    start_epoch, best_acc, history, clock = 0, -1.0, [], Stopwatch()
+    if resume and (out / "last" / "config.json").is_file():
+        ck = load_checkpoint(out / "last", with_state=True)
+        if ck.extra.get("train_config") != json.loads(json.dumps(cfg.to_dict())):
+            raise DataFormatError(f"{out}/last was trained with other settings; use a new --out")
+        net.load_state_dict(ck.model.state_dict())
+        load_optimizer_state(opt, ck.state, ck.extra["optimizer"])
+        set_rng_state(rng, ck.state, ck.extra["rng"])
+        start_epoch, best_acc = ck.extra["epoch"] + 1, ck.extra["best_val_accuracy"]
+        history, clock = ck.extra["history"], Stopwatch(ck.extra["seconds"])
+        log(f"resuming from {out / 'last'} at epoch {start_epoch + 1}")
+    log(
+        f"speech: {len(train.x)} train / {len(val.x)} validation clips, "
+        f"{count_parameters(net):,} parameters, {cfg.epochs} epochs x {steps_per_epoch} steps"
+    )
+    for epoch in range(start_epoch, cfg.epochs):
+        net.train()
+        order = torch.from_numpy(rng.permutation(len(train.x)))
+        bar = progress(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step")
+        loss_sum, correct, seen = 0.0, 0, 0
+        for i in bar:
+            step = epoch * steps_per_epoch + i
+            set_lr(opt, lr_at(step, total, cfg.lr, cfg.warmup_steps))
+            idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+            wav = augment_waveforms(train.x[idx], train.silence[idx], bank, cfg.augment, rng)
+            with torch.no_grad():
+                feats = warp_mel(net.frontend(wav, fast=True), rng, cfg.augment.warp)
+                feats = (feats - net.feat_mean) / net.feat_std
+                feats = spec_augment(feats, cfg.augment, rng)
+            logits = net.classify_frames(feats)[0][:, -1]
+            loss = F.cross_entropy(logits, train.y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            opt.step()
+            loss_sum += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == train.y[idx]).sum())
+            seen += len(idx)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        val_acc = float((predict(net, val.x).argmax(1) == val.y).float().mean())
+        row = {
+            "epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+            "val_accuracy": val_acc, "seconds": round(clock.seconds, 1),
+        }  # fmt: skip
+        history.append(row)
+        log(
+            f"epoch {epoch + 1:3d}  loss {row['train_loss']:.4f}  train {row['train_accuracy']:.3f}"
+            f"  val {val_acc:.4f}  {clock.seconds:6.0f}s"
+        )
+        if val_acc > best_acc:
+            best_acc = val_acc
+            save_checkpoint(out / "best", net, kind="speech", extra={"epoch": epoch, **row})
+        tensors, opt_meta = optimizer_state(opt)
+        rng_tensors, rng_meta = rng_state(rng)
+        extra = {
+            "epoch": epoch, "best_val_accuracy": best_acc, "history": history,
+            "seconds": clock.seconds, "optimizer": opt_meta, "rng": rng_meta,
+            "train_config": cfg.to_dict(),
+        }  # fmt: skip
+        save_checkpoint(
+            out / "last", net, kind="speech", extra=extra, state={**tensors, **rng_tensors}
+        )
+        with (out / "history.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+    return evaluate_run(data_dir, out, cfg, history=history, seconds=clock.seconds, log=log)
+
+
+def evaluate_run(
+    data_dir: Path,
+    out: Path,
+    cfg: SpeechTrainConfig,
+    *,
+    history: list[dict[str, Any]],
+    seconds: float,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Score `best/` on validation and test; write metrics.json and confusion_test.png."""
+    net = load_checkpoint(out / "best").model
+    assert isinstance(net, SpeechClassifierNet)
+    metrics: dict[str, Any] = {}
+    for split in ("validation", "test"):
+        arrays, _ = load_split(data_dir, split, cfg)
+        pred = predict(net, arrays.x).argmax(1)
+        n = len(cfg.model.labels)
+        conf = torch.zeros(n, n, dtype=torch.long)
+        conf.index_put_((arrays.y, pred), torch.ones_like(pred), accumulate=True)
+        metrics[split] = {
+            "accuracy": float((pred == arrays.y).float().mean()),
+            "n": len(arrays.y),
+            "confusion": conf.tolist(),
+        }
+        if split == "test":
+            plot_confusion(conf.numpy(), cfg.model.labels, out / "confusion_test.png")
+    result = {
+        "test_accuracy": metrics["test"]["accuracy"],
+        "val_accuracy": metrics["validation"]["accuracy"],
+        "train_seconds": round(seconds, 1),
+        "command": " ".join(["lstm-apps", *sys.argv[1:]]) if sys.argv else "",
+        "data": str(data_dir),
+        "labels": list(cfg.model.labels),
+        "parameters": count_parameters(net),
+        "train_config": cfg.to_dict(),
+        "history": history,
+        "splits": metrics,
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    write_json(out / "metrics.json", result)
+    log(
+        f"test accuracy {result['test_accuracy']:.4f} ({metrics['test']['n']} clips), "
+        f"validation {result['val_accuracy']:.4f}, {seconds:.0f}s of training -> {out}"
+    )
+    return result
+
+
+def plot_confusion(conf: np.ndarray, labels: tuple[str, ...], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lstm_apps.runtime.files import atomic_file
+
+    rates = conf / np.maximum(conf.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    acc = np.trace(conf) / max(conf.sum(), 1)
+    ax.set_title(f"test split: accuracy {acc:.2%} over {conf.sum()} clips")
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if conf[i, j]:
+                color = "white" if rates[i, j] > 0.5 else "black"
+                ax.text(j, i, str(conf[i, j]), ha="center", va="center", fontsize=7, color=color)
+    fig.tight_layout()
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)

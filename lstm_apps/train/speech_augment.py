@@ -1,0 +1,129 @@
+"""Batch augmentation for speech commands, on torch tensors (cheap enough for 2 CPU cores).
+
+Waveform level: speed perturbation (tempo and pitch together), time shift, gain, noise
+mixing at a random SNR, and an optional prefix of other audio so the LSTM learns to judge
+the last second of a stream rather than a clip that starts in silence. Feature level:
+a random warp of the mel axis (a pitch/formant shift, as in VTLP) and SpecAugment masks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    speed: tuple[float, float] = (0.85, 1.15)  # resampling factor range (tempo + pitch)
+    shift_seconds: float = 0.15  # max time shift either way
+    gain_db: tuple[float, float] = (-15.0, 6.0)  # random level
+    noise_prob: float = 0.8  # chance a clip gets background noise
+    snr_db: tuple[float, float] = (0.0, 30.0)  # speech-to-noise ratio when mixed
+    silence_noise_db: tuple[float, float] = (-60.0, -15.0)  # noise level of silence clips, dBFS
+    prefix_prob: float = 0.5  # chance a batch gets a prefix of other audio
+    prefix_seconds: tuple[float, float] = (0.2, 1.0)  # prefix length range
+    warp: tuple[float, float] = (0.88, 1.12)  # mel-axis stretch (pitch/formant)
+    time_masks: int = 2  # SpecAugment time masks
+    time_mask_frames: int = 6  # their max width
+    freq_masks: int = 2  # SpecAugment frequency masks
+    freq_mask_bins: int = 6  # their max width
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AugmentConfig:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def _db(rng: np.random.Generator, lo_hi: tuple[float, float], n: int) -> Tensor:
+    return torch.from_numpy(rng.uniform(lo_hi[0], lo_hi[1], n).astype(np.float32))
+
+
+def _noise_crops(noise: Tensor, n: int, length: int, rng: np.random.Generator) -> Tensor:
+    """n random crops of `length` from the concatenated noise bank, each scaled to unit RMS."""
+    starts = rng.integers(0, noise.numel() - length, n)
+    crops = torch.stack([noise[s : s + length] for s in starts])
+    return crops / crops.pow(2).mean(1, keepdim=True).sqrt().clamp_min(1e-8)
+
+
+def augment_waveforms(
+    x: Tensor,
+    is_silence: Tensor,
+    noise: Tensor,
+    cfg: AugmentConfig,
+    rng: np.random.Generator,
+    sample_rate: int = 16000,
+) -> Tensor:
+    """x (B, S) float32 clips -> augmented (B, S') with S' = S + an optional prefix.
+
+    is_silence (B,) bool: silence clips become pure noise at a random level.
+    noise : 1-D float32 tensor, the concatenated background noise bank.
+    """
+    b, s = x.shape
+    # Speed and shift in one resampling: output sample j reads the clip at
+    # (j - centre - shift) * speed + centre, linearly interpolated; outside reads zeros.
+    speed = torch.from_numpy(rng.uniform(*cfg.speed, b).astype(np.float32))
+    speed = torch.where(is_silence, torch.ones_like(speed), speed)
+    max_shift = int(cfg.shift_seconds * sample_rate)
+    shift = torch.from_numpy(rng.integers(-max_shift, max_shift + 1, b).astype(np.float32))
+    centre = (s - 1) / 2
+    j = torch.arange(s, dtype=torch.float32)[None, :]
+    pos = (j - centre - shift[:, None]) * speed[:, None] + centre
+    inside = (pos >= 0) & (pos <= s - 1)
+    pos = pos.clamp(0, s - 1)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=s - 1)
+    w = pos - lo.float()
+    out = (x.gather(1, lo) * (1 - w) + x.gather(1, hi) * w) * inside
+    out = out * (10 ** (_db(rng, cfg.gain_db, b) / 20))[:, None]
+
+    crops = _noise_crops(noise, b, s, rng)
+    rms = out.pow(2).mean(1).sqrt().clamp_min(1e-5)
+    noise_rms = rms / 10 ** (_db(rng, cfg.snr_db, b) / 20)
+    use = torch.from_numpy(rng.random(b) < cfg.noise_prob)
+    noise_rms = torch.where(use, noise_rms, torch.zeros_like(noise_rms))
+    silence_rms = 10 ** (_db(rng, cfg.silence_noise_db, b) / 20)
+    noise_rms = torch.where(is_silence, silence_rms, noise_rms)
+    out = out + crops * noise_rms[:, None]
+
+    if rng.random() < cfg.prefix_prob:
+        # the tail of another clip of the batch, under its own noise: the label stays ours
+        p = int(rng.uniform(*cfg.prefix_seconds) * sample_rate)
+        donors = torch.from_numpy(rng.permutation(b))
+        prefix = out[donors, s - p :] if p <= s else F.pad(out[donors], (p - s, 0))
+        out = torch.cat([prefix, out], dim=1)
+    return out.clamp(-1.0, 1.0)
+
+
+def warp_mel(feats: Tensor, rng: np.random.Generator, lo_hi: tuple[float, float]) -> Tensor:
+    """Stretch the mel axis of feats (B, T, F) by a random factor per clip (linear interp)."""
+    b, _, f = feats.shape
+    alpha = torch.from_numpy(rng.uniform(*lo_hi, b).astype(np.float32))
+    pos = (torch.arange(f, dtype=torch.float32)[None, :] / alpha[:, None]).clamp(0, f - 1)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=f - 1)
+    w = (pos - lo.float())[:, None, :]
+    gather = lambda idx: feats.gather(2, idx[:, None, :].expand(-1, feats.shape[1], -1))
+    return gather(lo) * (1 - w) + gather(hi) * w
+
+
+def spec_augment(feats: Tensor, cfg: AugmentConfig, rng: np.random.Generator) -> Tensor:
+    """Zero random time and frequency bands of normalised feats (B, T, F) (SpecAugment)."""
+    b, t, f = feats.shape
+    mask = torch.ones_like(feats)
+    for i in range(b):
+        for _ in range(cfg.time_masks):
+            w = int(rng.integers(0, cfg.time_mask_frames + 1))
+            t0 = int(rng.integers(0, max(1, t - w)))
+            mask[i, t0 : t0 + w, :] = 0
+        for _ in range(cfg.freq_masks):
+            w = int(rng.integers(0, cfg.freq_mask_bins + 1))
+            f0 = int(rng.integers(0, max(1, f - w)))
+            mask[i, :, f0 : f0 + w] = 0
+    return feats * mask
