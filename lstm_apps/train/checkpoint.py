@@ -31,6 +31,7 @@ from lstm_apps.runtime.files import atomic_dir
 MODEL_KINDS: dict[str, str] = {
     "lstm_decoder": "lstm_apps.nn.decoder:LSTMDecoder",
     "speech": "lstm_apps.nn.speech:SpeechClassifierNet",
+    "caption": "lstm_apps.nn.caption:CaptionModel",
 }
 
 

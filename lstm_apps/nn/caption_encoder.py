@@ -1,0 +1,208 @@
+"""The caption encoder: raw uint8 images -> a grid of attention features and the initial state.
+
+    images uint8 (B, H, W, 3) --float, resize to S x S, normalise--> (B, 3, S, S)
+      --torchvision backbone cut after `cut`--> (B, C, s, s)       s = ceil(S / stride)
+      --adaptive avg pool (only if grid < s)--> (B, C, g, g)
+      --1x1 conv--> (B, D, g, g) --flatten--> features (B, K, D)   K = g * g
+    mean feature (B, D) --Linear+tanh (one for h, one for c)--> h0, c0 (layers, B, hidden)
+
+Everything from the uint8 pixels on is inside the module, so the exported encoder.onnx
+takes raw images of any size. The resize is bilinear with `antialias=False` (torch's
+default for tensors, and the only variant the ONNX Resize op reproduces exactly), so
+downscaling large photos aliases: callers who care should shrink images first.
+
+Backbones are built with `weights=None` (nothing is ever downloaded); a local torchvision
+state-dict file (safetensors, or a torch file read with `weights_only=True`) can be loaded
+into the full torchvision model before it is cut.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision import models
+
+from lstm_apps.runtime.errors import ModelFileError
+
+if TYPE_CHECKING:
+    from lstm_apps.nn.caption import CaptionConfig
+
+# name -> torchvision factory
+BACKBONES: dict[str, Callable[..., nn.Module]] = {
+    "resnet18": models.resnet18,
+    "resnet34": models.resnet34,
+    "resnet50": models.resnet50,
+    "mobilenet_v3_small": models.mobilenet_v3_small,
+    "mobilenet_v3_large": models.mobilenet_v3_large,
+    "efficientnet_b0": models.efficientnet_b0,
+}
+_RESNET_CUTS = {"layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32}  # cut -> stride
+# Output stride of each block of `model.features`, for the backbones built that way.
+_FEATURE_STRIDES = {
+    "mobilenet_v3_small": (2, 4, 8, 8, 16, 16, 16, 16, 16, 32, 32, 32, 32),
+    "mobilenet_v3_large": (2, 2, 4, 4, 8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32, 32, 32),
+    "efficientnet_b0": (2, 2, 4, 8, 16, 16, 32, 32, 32),
+}
+# Stride 8 for the resnets (128+ channels there); stride 16 for the mobile nets, whose
+# stride-8 blocks have only 24-40 channels.
+DEFAULT_CUTS = {
+    "resnet18": "layer2",
+    "resnet34": "layer2",
+    "resnet50": "layer2",
+    "mobilenet_v3_small": "features.8",
+    "mobilenet_v3_large": "features.12",
+    "efficientnet_b0": "features.5",
+}
+
+
+def check_backbone(name: str) -> None:
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choices: {sorted(BACKBONES)}")
+
+
+def backbone_cuts(name: str) -> dict[str, int]:
+    """Valid `cut` names of a backbone -> output stride of the feature map there."""
+    check_backbone(name)
+    if name.startswith("resnet"):
+        return dict(_RESNET_CUTS)
+    return {f"features.{i}": s for i, s in enumerate(_FEATURE_STRIDES[name])}
+
+
+def feature_side(name: str, cut: str, image_size: int) -> int:
+    """Side of the square feature map after `cut` for an image_size x image_size input."""
+    cuts = backbone_cuts(name)
+    if cut not in cuts:
+        raise ValueError(f"unknown cut {cut!r} for {name}; choices: {list(cuts)}")
+    # Every stride-2 conv/pool in these nets pads k // 2, so each halves the side rounding up.
+    return math.ceil(image_size / cuts[cut])
+
+
+def _load_state_dict(path: Path) -> dict[str, Tensor]:
+    if not path.is_file():
+        raise ModelFileError(f"backbone weights file {path} does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # any reader failure means the same thing to the caller
+        raise ModelFileError(f"cannot read backbone weights {path}: {e}") from e
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise ModelFileError(f"{path} is not a flat state dict of tensors")
+    return state
+
+
+def load_backbone_weights(model: nn.Module, name: str, path: str | Path) -> None:
+    """Load a torchvision state-dict file into the full (uncut) `name` model, strictly."""
+    state = _load_state_dict(Path(path))
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    if missing or unexpected or wrong:
+        raise ModelFileError(
+            f"{path} does not fit torchvision {name}: "
+            f"{len(missing)} missing keys {missing[:3]}, "
+            f"{len(unexpected)} unexpected keys {unexpected[:3]}, "
+            f"{len(wrong)} shape mismatches {wrong[:3]}"
+        )
+    model.load_state_dict(state)
+
+
+def build_backbone(name: str, cut: str, weights_path: str | Path | None = None) -> nn.Sequential:
+    """torchvision `name` (weights=None, then optionally `weights_path`) cut after `cut`.
+
+    Returns an nn.Sequential mapping (B, 3, S, S) -> (B, C, s, s). Module names follow
+    torchvision's (`conv1`, `layer2`, ... for resnets; `0`, `1`, ... of `features`
+    otherwise), so the state dict reads like the original's.
+    """
+    cuts = backbone_cuts(name)
+    if cut not in cuts:
+        raise ValueError(f"unknown cut {cut!r} for {name}; choices: {list(cuts)}")
+    full = BACKBONES[name](weights=None)
+    if weights_path is not None:
+        load_backbone_weights(full, name, weights_path)
+    if name.startswith("resnet"):
+        order = ["conv1", "bn1", "relu", "maxpool", *_RESNET_CUTS]
+        keep = order[: order.index(cut) + 1]
+        return nn.Sequential(OrderedDict((k, getattr(full, k)) for k in keep))
+    index = int(cut.split(".")[1])
+    features: nn.Sequential = full.features  # type: ignore[assignment]
+    return nn.Sequential(OrderedDict((str(i), features[i]) for i in range(index + 1)))
+
+
+class CaptionEncoder(nn.Module):
+    """uint8 images (B, H, W, 3) -> features (B, K, D), h0, c0 (num_layers, B, hidden)."""
+
+    def __init__(self, config: CaptionConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = build_backbone(config.backbone, config.cut, config.weights_path)
+        self.frozen = config.train_backbone == "frozen"
+        if self.frozen:
+            self.backbone.requires_grad_(False)
+        with torch.no_grad():  # probe the real map: channels, and the side the config assumes
+            probe = self.backbone.eval()(torch.zeros(1, 3, config.image_size, config.image_size))
+        side = feature_side(config.backbone, config.cut, config.image_size)
+        if probe.shape[-2:] != (side, side):
+            raise RuntimeError(
+                f"{config.backbone}/{config.cut}: map {probe.shape}, expected {side}"
+            )
+        self.channels = int(probe.shape[1])
+        grid = config.grid
+        self.pool: nn.Module = nn.Identity() if grid == side else nn.AdaptiveAvgPool2d(grid)
+        self.proj = nn.Conv2d(self.channels, config.feature_dim, kernel_size=1)
+        layers_hidden = config.num_layers * config.hidden_size
+        self.init_h = nn.Linear(config.feature_dim, layers_hidden)
+        self.init_c = nn.Linear(config.feature_dim, layers_hidden)
+        # x_norm = (x / 255 - mean) / std = x * scale + shift, per channel, shape (1, 3, 1, 1)
+        std = torch.tensor(config.std).view(1, 3, 1, 1)
+        mean = torch.tensor(config.mean).view(1, 3, 1, 1)
+        self.register_buffer("pixel_scale", 1.0 / (255.0 * std))
+        self.register_buffer("pixel_shift", -mean / std)
+        self.train()
+
+    def train(self, mode: bool = True) -> CaptionEncoder:
+        """As nn.Module.train, but a frozen backbone stays in eval mode (BatchNorm stats fixed)."""
+        super().train(mode)
+        if self.frozen:
+            self.backbone.eval()
+        return self
+
+    def preprocess(self, images: Tensor) -> Tensor:
+        """uint8 (B, H, W, 3) -> normalised float (B, 3, S, S), S = config.image_size."""
+        bad = images.dtype != torch.uint8 or images.dim() != 4 or images.shape[-1] != 3
+        if bad and not torch.jit.is_tracing():  # a traced graph checks its input types itself
+            raise ValueError(
+                f"images must be uint8 (B, H, W, 3), got {images.dtype} {tuple(images.shape)}"
+            )
+        x = images.permute(0, 3, 1, 2).float()  # (B, 3, H, W)
+        size = self.config.image_size
+        x = F.interpolate(
+            x, size=(size, size), mode="bilinear", align_corners=False, antialias=False
+        )
+        return x * self.pixel_scale + self.pixel_shift
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """images uint8 (B, H, W, 3) -> features (B, K, D), h0, c0 (num_layers, B, hidden)."""
+        x = self.backbone(self.preprocess(images))  # (B, C, s, s)
+        x = self.proj(self.pool(x))  # (B, D, g, g)
+        features = x.flatten(2).transpose(1, 2)  # (B, K, D)
+        mean = features.mean(dim=1)  # (B, D)
+        layers, hidden = self.config.num_layers, self.config.hidden_size
+        h0 = torch.tanh(self.init_h(mean)).view(-1, layers, hidden).transpose(0, 1).contiguous()
+        c0 = torch.tanh(self.init_c(mean)).view(-1, layers, hidden).transpose(0, 1).contiguous()
+        return features, h0, c0
