@@ -16,7 +16,7 @@ from lstm_apps.data.speech_commands import which_set
 from lstm_apps.data.speech_synth import generate_speech_commands
 from lstm_apps.nn.speech import SpeechConfig
 from lstm_apps.onnx.speech import export_speech
-from lstm_apps.runtime import AudioInputError, InputDTypeError, ModelFileError
+from lstm_apps.runtime import AudioInputError, InputDTypeError, InputShapeError, ModelFileError
 from lstm_apps.runtime.detect import DetectorConfig
 from lstm_apps.runtime.speech import SpeechClassifier
 from lstm_apps.train.checkpoint import load_checkpoint
@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 WORDS = ("yes", "no", "up")
 
 TINY = SpeechTrainConfig(
+    threads=1,  # 2 OpenMP threads on a busy 2-core machine spin and crawl
     epochs=30,
     batch_size=32,
     lr=1e-2,
@@ -149,12 +150,14 @@ def test_stream_detects_words_with_times(bundle: Path, data: Path) -> None:
     dets = []
     for i in range(0, len(audio), 1234):  # odd chunk size on purpose
         dets += stream.accept(audio[i : i + 1234])
+    heard = stream.seconds  # whole frames only; the rest waits in the buffer
     dets += stream.flush()
     expected = [clf.classify(p)[0].label for p in good[:2]]
     assert [d.label for d in dets] == expected, dets
     for d, s in zip(dets, starts, strict=True):
         assert s <= d.time <= s + 1.6
-    assert stream.seconds == pytest.approx(len(audio) / 16000, abs=0.03)
+    assert heard == pytest.approx(len(audio) / 16000, abs=0.03)
+    assert stream.seconds == 0.0  # flush ended the stream
 
 
 def test_runtime_errors(bundle: Path, tmp_path: Path) -> None:
@@ -173,6 +176,12 @@ def test_runtime_errors(bundle: Path, tmp_path: Path) -> None:
     s.accept(np.zeros(800, np.float32), sample_rate=8000)
     with pytest.raises(AudioInputError, match="8000 Hz"):
         s.accept(np.zeros(800, np.float32), sample_rate=16000)
+    s.flush()  # a flushed stream starts over: time 0, any rate
+    assert s.seconds == 0.0
+    s.accept(np.zeros(1600, np.float32), sample_rate=16000)
+    assert s.seconds == pytest.approx(0.1)
+    with pytest.raises(InputShapeError, match="list of 1-D arrays"):
+        clf.classify(np.zeros((16, 16000), np.float32), sample_rate=16000)  # a batch, not stereo
 
 
 def test_cli_classify_and_stream(

@@ -124,7 +124,7 @@ def model_card(
             f"{tc.get('epochs')} epochs, batch {tc.get('batch_size')}, AdamW lr {tc.get('lr')})",
             f"- training wall time: {metrics.get('train_seconds', 0) / 60:.1f} min on this "
             "machine's 2 CPU cores",
-            f"- parameters: {metrics.get('parameters'):,}",
+            f"- parameters: {metrics.get('parameters', 0):,}",
             "",
             "## Results (speakers never heard in training)",
             "",

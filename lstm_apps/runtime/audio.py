@@ -253,8 +253,15 @@ def _array_to_float(x: npt.NDArray[Any], rate: int, label: str) -> npt.NDArray[n
         x2 = x[:, None]
     elif x.ndim == 2:
         rows, cols = x.shape
-        channels_first = rows <= MAX_CHANNELS_FIRST and cols > rows
-        x2 = x.T if channels_first else x
+        if cols <= MAX_CHANNELS_FIRST:  # (samples, channels)
+            x2 = x
+        elif rows <= MAX_CHANNELS_FIRST:  # (channels, samples)
+            x2 = x.T
+        else:
+            raise InputShapeError(
+                f"{label}: a 2-D array of shape {x.shape} has no channel axis of at most "
+                f"{MAX_CHANNELS_FIRST}; for several clips pass a list of 1-D arrays"
+            )
     else:
         raise InputShapeError(
             f"{label}: audio must be 1-D (samples,) or 2-D (samples, channels), got shape {x.shape}"

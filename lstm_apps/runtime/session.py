@@ -21,6 +21,7 @@ import numpy.typing as npt
 from lstm_apps.runtime.errors import (
     DependencyError,
     InputDTypeError,
+    InputError,
     InputNameError,
     InputShapeError,
     ModelFileError,
@@ -63,6 +64,19 @@ class TensorSpec:
         return f"{np.dtype(self.dtype).name}[{dims}]"
 
 
+def default_bundle(name: str) -> Path:
+    """Where the shipped `name` bundle is: inside the installed package (lstm_apps/models),
+    else the source checkout's export/ folder. Raises ModelFileError when neither has it."""
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "models" / name, package.parent / "export" / name):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise ModelFileError(
+        f"no shipped {name} bundle (looked in {package / 'models' / name} and "
+        f"{package.parent / 'export' / name}); export one and load it with from_dir"
+    )
+
+
 def read_metadata(props: Mapping[str, str]) -> dict[str, Any]:
     """Decode metadata_props values written as JSON; keep any other value as a string."""
     out: dict[str, Any] = {}
@@ -101,7 +115,7 @@ class OnnxModel:
             ("inter_op_threads", inter_op_threads),
         ):
             if value is not None and (not isinstance(value, int) or value < 0):
-                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+                raise InputError(f"{name} must be a non-negative int, got {value!r}")
         if intra_op_threads is not None:
             opts.intra_op_num_threads = intra_op_threads
         if inter_op_threads is not None:

@@ -30,12 +30,11 @@ import numpy.typing as npt
 from lstm_apps.runtime.audio import check_sample_rate, fit_length, load_audio
 from lstm_apps.runtime.detect import Detection, Detector, DetectorConfig, softmax
 from lstm_apps.runtime.errors import AudioInputError, InputDTypeError, ModelFileError
-from lstm_apps.runtime.session import OnnxModel
+from lstm_apps.runtime.session import OnnxModel, default_bundle
 
 AudioSource = str | os.PathLike[str] | npt.NDArray[Any]
 WINDOW_HOP_SECONDS = 0.25  # stride of the 1 s windows read from clips longer than 1 s
 BATCH_LIMIT = 64  # windows per onnxruntime call: bounds memory for long inputs
-DEFAULT_BUNDLE = Path(__file__).resolve().parent.parent / "models" / "speech"
 
 
 @dataclass(frozen=True)
@@ -90,13 +89,8 @@ class SpeechClassifier:
 
     @classmethod
     def default(cls, **kwargs: Any) -> SpeechClassifier:
-        """The bundle shipped inside the package."""
-        if not (DEFAULT_BUNDLE / "model.onnx").is_file():
-            raise ModelFileError(
-                f"no speech model is bundled at {DEFAULT_BUNDLE}; train and export one "
-                "(lstm-apps train speech / export speech) and use SpeechClassifier.from_dir"
-            )
-        return cls.from_dir(DEFAULT_BUNDLE, **kwargs)
+        """The shipped bundle (package data, or export/speech in a source checkout)."""
+        return cls.from_dir(default_bundle("speech"), **kwargs)
 
     def _windows(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         n = self.clip_samples
@@ -208,7 +202,7 @@ class CommandStream:
         return self._run(np.concatenate([self._pending, x]))
 
     def flush(self) -> list[Detection]:
-        """End of stream: run what is buffered and close a word still in progress."""
+        """End of stream: run what is buffered, close a word still in progress, reset."""
         x = self._pending
         if self._resampler is not None:
             x = np.concatenate(
@@ -216,7 +210,9 @@ class CommandStream:
             )
         pad = (-len(x)) % self.hop
         out = self._run(np.concatenate([x, np.zeros(pad, np.float32)])) if len(x) else []
-        return out + self.detector.flush()
+        out += self.detector.flush()
+        self.reset()  # the stream has ended: the next accept() starts a new one at time 0
+        return out
 
     def _run(self, x: npt.NDArray[np.float32]) -> list[Detection]:
         n = len(x) - len(x) % self.hop

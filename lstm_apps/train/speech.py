@@ -26,6 +26,7 @@ from torch import Tensor
 
 from lstm_apps.data.speech_commands import load_speech_commands, read_wav
 from lstm_apps.nn.speech import SpeechClassifierNet, SpeechConfig
+from lstm_apps.runtime.audio import fit_length
 from lstm_apps.runtime.errors import DataFormatError
 from lstm_apps.train.checkpoint import load_checkpoint, save_checkpoint
 from lstm_apps.train.loop import (
@@ -93,8 +94,7 @@ def load_split(
     x = np.zeros((len(data.examples), s), np.float32)
     for i, ex in enumerate(progress(data.examples, desc=f"read {split}", unit="clip")):
         if ex.path is not None:
-            w = read_wav(ex.path)[:s]
-            x[i, : len(w)] = w
+            x[i] = fit_length(read_wav(ex.path), s)  # centred, as the runtime does
     silence = np.array([ex.path is None for ex in data.examples])
     if split != "train" and silence.any():
         rng = np.random.default_rng(cfg.seed + _SPLIT_SEED[split])
@@ -157,6 +157,8 @@ def train_speech(
         start_epoch, best_acc = ck.extra["epoch"] + 1, ck.extra["best_val_accuracy"]
         history, clock = ck.extra["history"], Stopwatch(ck.extra["seconds"])
         log(f"resuming from {out / 'last'} at epoch {start_epoch + 1}")
+    else:
+        (out / "history.jsonl").unlink(missing_ok=True)
     log(
         f"speech: {len(train.x)} train / {len(val.x)} validation clips, "
         f"{count_parameters(net):,} parameters, {cfg.epochs} epochs x {steps_per_epoch} steps"
