@@ -13,6 +13,7 @@ from lstm_apps.runtime import (
     ModelFileError,
     OnnxModel,
 )
+from lstm_apps.runtime.caption import Caption, Captioner
 from lstm_apps.runtime.detect import Detection, DetectorConfig
 from lstm_apps.runtime.speech import CommandStream, Prediction, SpeechClassifier
 
@@ -20,6 +21,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AudioInputError",
+    "Caption",
+    "Captioner",
     "CommandStream",
     "DependencyError",
     "Detection",

@@ -160,6 +160,107 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_caption(args: argparse.Namespace) -> int:
+    from lstm_apps.nn.caption import CaptionConfig
+    from lstm_apps.train.caption import CaptionTrainConfig, train_caption
+
+    model = CaptionConfig(
+        vocab_size=4, backbone=args.backbone, image_size=args.image_size,
+        hidden_size=args.hidden, cell=args.cell, weights_path=args.weights,
+        train_backbone=args.train_backbone if args.weights else "scratch",
+    )  # fmt: skip
+    cfg = CaptionTrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        refs=args.refs, threads=args.threads, model=model, hflip=args.hflip, vflip=args.vflip,
+    )  # fmt: skip
+    train_caption(args.data, args.out, cfg, resume=not args.no_resume)
+    return 0
+
+
+def _caption_run(run: Path, checkpoint: str) -> tuple[object, object, dict]:  # type: ignore[type-arg]
+    from lstm_apps.data.captions import Vocab
+    from lstm_apps.train.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(run / checkpoint)
+    vocab = Vocab.load(run / "vocab.json")
+    if "vocab" in ck.extra and ck.extra["vocab"] != list(vocab.itos):
+        raise LstmAppsError(
+            f"{run}/vocab.json is not the vocabulary {run / checkpoint} was trained on"
+        )
+    if len(vocab) != ck.config.vocab_size:
+        raise LstmAppsError(
+            f"{run}/vocab.json has {len(vocab)} words, the model {ck.config.vocab_size}"
+        )
+    metrics_file = run / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    return ck.model, vocab, metrics
+
+
+def _cmd_export_caption(args: argparse.Namespace) -> int:
+    from lstm_apps.onnx.caption import export_caption
+    from lstm_apps.train.caption import load_caption_split
+
+    run = Path(args.run)
+    model, vocab, metrics = _caption_run(run, args.checkpoint)
+    data = args.data or metrics.get("data")
+    if data is None:
+        raise LstmAppsError(f"{run}/metrics.json not found: pass --data DIR for the parity images")
+    test = load_caption_split(Path(data), "test")
+    images = test.images[: args.parity_images]
+    r = export_caption(model, vocab, args.out, images, metrics=metrics)  # type: ignore[arg-type]
+    print(f"exported {run / args.checkpoint} -> {args.out}")
+    print(f"  greedy tokens agree (torch, encoder+decoder, greedy.onnx): {r.images_checked} images")
+    print(f"  decoder.onnx vs torch logprobs  max |diff| {r.max_logprob_diff:.2e}")
+    for name, size in r.sizes.items():
+        print(f"  {name:14s} {size / 1e6:7.2f} MB")
+    return 0
+
+
+def _cmd_eval_caption(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from lstm_apps.train.caption import decode_split, load_caption_split
+    from lstm_apps.train.caption_eval import caption_scores
+
+    model, vocab, metrics = _caption_run(Path(args.run), args.checkpoint)
+    data = args.data or metrics.get("data")
+    if data is None:
+        raise LstmAppsError("pass --data DIR: the run has no metrics.json naming its data")
+    split = load_caption_split(Path(data), args.split)
+    images = split.images
+    if args.jpeg is not None:  # robustness: the same scenes through a lossy JPEG round trip
+        from lstm_apps.train.caption import _jpeg
+
+        images = np.stack([_jpeg(im, args.jpeg) for im in images])
+    hyps = decode_split(model, images, vocab, beam=args.beam)  # type: ignore[arg-type]
+    scores = caption_scores(hyps, split.captions)
+    jpeg = f", JPEG quality {args.jpeg}" if args.jpeg is not None else ""
+    print(f"{args.split} split, {len(hyps)} images, beam {args.beam}{jpeg}:")
+    for k, v in scores.items():
+        print(f"  {k:18s} {v:.4f}")
+    return 0
+
+
+def _cmd_caption(args: argparse.Namespace) -> int:
+    from lstm_apps.runtime.caption import Captioner
+
+    kw = {"intra_op_threads": args.threads}
+    cap = Captioner.default(**kw) if args.model is None else Captioner.from_dir(args.model, **kw)
+    caps = cap.caption(args.image, beam_size=args.beam, max_len=args.max_len)
+    width = max(len(str(p)) for p in args.image)
+    for i, (path, c) in enumerate(zip(args.image, caps, strict=True)):
+        print(f"{path!s:{width}s}  {c.text}   ({c.score:.2f})")
+        if args.attention_png:
+            from lstm_apps.runtime.attention_png import save_attention_png
+            from lstm_apps.runtime.image import load_image
+
+            stem = Path(path).stem if len(args.image) == 1 else f"{i + 1:02d}_{Path(path).stem}"
+            out = Path(args.attention_png) / f"{stem}_attention.png"
+            save_attention_png(out, load_image(path), c.tokens, c.attention)
+            print(f"{'':{width}s}  attention -> {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lstm-apps",
@@ -228,6 +329,59 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(s)
     s.set_defaults(func=_cmd_stream)
 
+    s = tsub.add_parser("caption", help="the attention captioner")
+    s.add_argument("--data", required=True, help="folder with dataset_<name>.json + images")
+    s.add_argument("--out", required=True, help="run folder; rerun to resume")
+    s.add_argument("--epochs", type=int, default=40)
+    s.add_argument("--batch-size", type=int, default=32, help="images per step")
+    s.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    s.add_argument("--backbone", default="mobilenet_v3_small", help="torchvision backbone")
+    s.add_argument("--weights", default=None, help="local torchvision weights file (optional)")
+    s.add_argument("--train-backbone", choices=["frozen", "finetune"], default="finetune",
+                   help="with --weights: keep the backbone frozen or fine-tune it")  # fmt: skip
+    s.add_argument("--image-size", type=int, default=128, help="side the encoder resizes to")
+    s.add_argument("--hidden", type=int, default=256, help="LSTM width")
+    s.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
+    s.add_argument("--refs", choices=["all", "first"], default="first",
+                   help="train on the first reference per image, or a random one")  # fmt: skip
+    s.add_argument(
+        "--hflip",
+        type=float,
+        default=0.5,
+        help="chance of a mirror left-right (the caption swaps left/right)",
+    )
+    s.add_argument(
+        "--vflip",
+        type=float,
+        default=0.5,
+        help="chance of a mirror top-bottom (swaps above/below); 0 for photos",
+    )
+    s.add_argument("--threads", type=int, default=2, help="torch threads")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--no-resume", action="store_true", help="ignore an existing last/")
+    s.set_defaults(func=_cmd_train_caption)
+
+    evl = sub.add_parser("eval", help="score a trained run on a split")
+    vsub = evl.add_subparsers(dest="what", required=True, metavar="KIND")
+    s = vsub.add_parser("caption", help="BLEU-1..4, CIDEr, content accuracy (shapes)")
+    s.add_argument("run", help="the run folder of `train caption`")
+    s.add_argument("--split", default="test", choices=["train", "val", "test"])
+    s.add_argument("--beam", type=int, default=3)
+    s.add_argument("--jpeg", type=int, default=None, metavar="Q", help="re-encode as JPEG first")
+    s.add_argument("--checkpoint", default="best")
+    s.add_argument("--data", default=None, help="data folder (default: the run's)")
+    s.set_defaults(func=_cmd_eval_caption)
+
+    s = sub.add_parser("caption", help="caption images (no torch needed)")
+    s.add_argument("image", nargs="+", help="image files (any size or mode)")
+    s.add_argument("--model", default=None, help="bundle folder (default: the shipped one)")
+    s.add_argument("--beam", type=int, default=3, help="beam width (1 = greedy)")
+    s.add_argument("--max-len", type=int, default=None, help="most words per caption")
+    s.add_argument("--attention-png", default=None, metavar="DIR",
+                   help="write each word's attention over the image here")  # fmt: skip
+    s.add_argument("--threads", type=int, default=1, help="onnxruntime threads")
+    s.set_defaults(func=_cmd_caption)
+
     export = sub.add_parser("export", help="export a trained run to an ONNX bundle")
     esub = export.add_subparsers(dest="what", required=True, metavar="KIND")
     s = esub.add_parser("speech", help="model.onnx, stream.onnx, model.int8.onnx + JSON")
@@ -236,6 +390,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", default="best", help="best or last")
     s.add_argument("--data", default=None, help="data folder (default: the run's)")
     s.set_defaults(func=_cmd_export_speech)
+    s = esub.add_parser("caption", help="encoder.onnx, decoder.onnx, greedy.onnx + JSON")
+    s.add_argument("run", help="the run folder of `train caption`")
+    s.add_argument("out", help="bundle folder (replaced atomically)")
+    s.add_argument("--checkpoint", default="best", help="best or last")
+    s.add_argument("--data", default=None, help="data folder (default: the run's)")
+    s.add_argument("--parity-images", type=int, default=100, help="test images for parity")
+    s.set_defaults(func=_cmd_export_caption)
     return p
 
 

@@ -57,6 +57,31 @@ def speech_demo(bundle: Path, samples: Path) -> None:
     print(f"  {len(dets)} detections, {seconds / spent:.0f}x faster than real time")
 
 
+def caption_demo(bundle: Path, samples: Path, out: Path) -> None:
+    from lstm_apps.data.shapes import content_correct_from_reference
+    from lstm_apps.runtime.attention_png import save_attention_png
+    from lstm_apps.runtime.caption import Captioner
+    from lstm_apps.runtime.image import load_image
+
+    _rule(f"image captions  ({bundle})")
+    cap = Captioner.from_dir(bundle, intra_op_threads=1)
+    truth = json.loads((samples / "truth.json").read_text())
+    paths = sorted(p for p in samples.iterdir() if p.name in truth)
+    start = time.perf_counter()
+    captions = cap.caption(paths, beam_size=3)
+    spent = time.perf_counter() - start
+    for path, c in zip(paths, captions, strict=True):
+        ok = content_correct_from_reference(c.tokens, truth[path.name].split())
+        save_attention_png(
+            out / "attention" / f"{path.stem}.png", load_image(path), c.tokens, c.attention
+        )
+        print(f"  {'ok ' if ok else 'MISS'} {path.name:11s} {c.text}")
+        if not ok:
+            print(f"       {'':11s} (true: {truth[path.name]})")
+    print(f"  beam 3, {len(paths)} images in {spent * 1000:.0f} ms; "
+          f"where each word looked: {out / 'attention'}/*.png")  # fmt: skip
+
+
 def core_demo(out: Path) -> None:
     _rule("shared LSTM core: gate equations, torch, onnxruntime")
     try:
@@ -74,4 +99,8 @@ def run_demo(out: str | Path = "out/demo") -> None:
         speech_demo(bundle, ROOT / "samples" / "speech")
     except ModelFileError as e:
         print(f"  no speech bundle: {e}")
+    try:
+        caption_demo(ROOT / "export" / "caption", ROOT / "samples" / "images", out)
+    except ModelFileError as e:
+        print(f"  no caption bundle: {e}")
     core_demo(out)

@@ -187,3 +187,19 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     images, captions = _images(2, 32, 32, 3), torch.randint(0, 11, (2, 4))
     with torch.no_grad():
         torch.testing.assert_close(ck.model(images, captions), model(images, captions))
+
+
+def test_position_embedding_is_optional_and_saved() -> None:
+    from lstm_apps.nn.caption import CaptionConfig, CaptionModel
+
+    with_pos = CaptionModel(CaptionConfig(vocab_size=6, image_size=32, feature_dim=8))
+    without = CaptionModel(
+        CaptionConfig(vocab_size=6, image_size=32, feature_dim=8, position=False)
+    )
+    assert "encoder.position" in with_pos.state_dict()
+    assert "encoder.position" not in without.state_dict()
+    assert CaptionConfig.from_dict(without.config.to_dict()).position is False
+    # the same pixels in every cell still give different features per cell
+    flat = torch.full((1, 32, 32, 3), 128, dtype=torch.uint8)
+    feats = with_pos.eval().encode(flat)[0][0]
+    assert feats.shape == (16, 8) and torch.unique(feats, dim=0).shape[0] == 16

@@ -275,7 +275,7 @@ def test_torch_model_greedy_matches_hand_loop() -> None:
     torch.set_num_threads(1)
     cfg = CaptionConfig(
         vocab_size=9, image_size=32, feature_dim=8, embed_dim=6, hidden_size=10,
-        attention_dim=7, num_layers=2, max_len=7,
+        attention_dim=7, num_layers=2, max_len=7, position=False,
     )  # fmt: skip
     model = CaptionModel(cfg).eval()
     with torch.no_grad():  # sharpen the random model so captions differ and some end

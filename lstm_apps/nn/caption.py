@@ -66,6 +66,7 @@ class CaptionConfig:
     std: tuple[float, float, float] = IMAGENET_STD  # per-channel std of pixels in [0, 1]
     weights_path: str | None = None  # local torchvision state-dict file; never downloaded
     train_backbone: Literal["scratch", "frozen", "finetune"] = "scratch"  # backbone training
+    position: bool = True  # add a learned embedding per attention cell: where it is
 
     def __post_init__(self) -> None:
         check_backbone(self.backbone)

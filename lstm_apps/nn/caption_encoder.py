@@ -163,8 +163,16 @@ class CaptionEncoder(nn.Module):
             )
         self.channels = int(probe.shape[1])
         grid = config.grid
-        self.pool: nn.Module = nn.Identity() if grid == side else nn.AdaptiveAvgPool2d(grid)
+        # grid divides side (the config checks), so a fixed AvgPool2d is the adaptive pool
+        # exactly, and it exports even when the image size is dynamic.
+        self.pool: nn.Module = nn.Identity() if grid == side else nn.AvgPool2d(side // grid)
         self.proj = nn.Conv2d(self.channels, config.feature_dim, kernel_size=1)
+        # Convolutions barely know where a cell is; relations (left of, above) need it.
+        self.position = (
+            nn.Parameter(torch.randn(1, config.num_cells, config.feature_dim) * 0.1)
+            if config.position
+            else None
+        )
         layers_hidden = config.num_layers * config.hidden_size
         self.init_h = nn.Linear(config.feature_dim, layers_hidden)
         self.init_c = nn.Linear(config.feature_dim, layers_hidden)
@@ -201,6 +209,8 @@ class CaptionEncoder(nn.Module):
         x = self.backbone(self.preprocess(images))  # (B, C, s, s)
         x = self.proj(self.pool(x))  # (B, D, g, g)
         features = x.flatten(2).transpose(1, 2)  # (B, K, D)
+        if self.position is not None:
+            features = features + self.position
         mean = features.mean(dim=1)  # (B, D)
         layers, hidden = self.config.num_layers, self.config.hidden_size
         h0 = torch.tanh(self.init_h(mean)).view(-1, layers, hidden).transpose(0, 1).contiguous()

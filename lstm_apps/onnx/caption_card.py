@@ -1,0 +1,66 @@
+"""MODEL_CARD.md for a caption bundle, from the export checks and the run's metrics.json."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lstm_apps.nn.caption import CaptionModel
+    from lstm_apps.onnx.caption import CaptionExportReport
+
+
+def model_card(model: CaptionModel, report: CaptionExportReport, metrics: dict[str, Any]) -> str:
+    cfg = model.config
+    tc = metrics.get("train_config", {})
+    lines = [
+        "# Image captions: CNN encoder + soft attention + LSTM decoder",
+        "",
+        f"Encoder: torchvision {cfg.backbone} cut after {cfg.cut}, input resized to "
+        f"{cfg.image_size} px inside the graph, {cfg.num_cells} attention cells of "
+        f"{cfg.feature_dim} features. Decoder: {cfg.embed_dim}-d word embedding, gated soft "
+        f"attention (Show, Attend and Tell), {cfg.num_layers}-layer {cfg.cell.upper()} "
+        f"({cfg.hidden_size}), vocabulary {cfg.vocab_size}, at most {cfg.max_len} tokens.",
+        "",
+        "## How it was made",
+        "",
+    ]
+    if metrics:
+        test = metrics["test"]
+        lines += [
+            f"- data: `{metrics.get('data')}` (Karpathy split JSON + images)",
+            f"- training command: `{metrics.get('command')}` (seed {tc.get('seed')}, "
+            f"{tc.get('epochs')} epochs, batch {tc.get('batch_size')}, AdamW lr {tc.get('lr')}, "
+            f"references: {tc.get('refs')}, mirrors with left/right and above/below swapped)",
+            f"- training wall time: {metrics.get('train_seconds', 0) / 60:.1f} min on 2 CPU cores",
+            f"- parameters: {metrics.get('parameters', 0):,}",
+            "",
+            f"## Results on the test split ({metrics.get('n_test')} images)",
+            "",
+            "| decoding | BLEU-1 | BLEU-4 | CIDEr | content accuracy |",
+            "|---|---|---|---|---|",
+        ]
+        for name, s in test.items():
+            content = s.get("content_accuracy")
+            acc = f"{content:.1%}" if content is not None else "n/a"
+            lines.append(
+                f"| {name.replace('beam', 'beam ')} | {s['bleu1']:.3f} | {s['bleu4']:.3f} "
+                f"| {s['cider']:.3f} | {acc} |"
+            )
+    else:
+        lines += ["- no metrics.json was found beside the checkpoint"]
+    lines += [
+        "",
+        "## Export checks (made by `lstm-apps export caption`)",
+        "",
+        f"- greedy tokens identical from torch, encoder+decoder in onnxruntime and greedy.onnx "
+        f"on {report.images_checked} test images, at batch 1 and 4",
+        f"- decoder.onnx vs torch: max |logprob diff| {report.max_logprob_diff:.1e}",
+        "",
+        "## Files",
+        "",
+        *[f"- `{name}`: {size / 1e6:.2f} MB" for name, size in report.sizes.items()],
+        "",
+        "Inputs, outputs and the decoding loop: see export/README.md. Limits: trained on "
+        "synthetic shapes scenes only; it knows 30 words and nothing of real photos.",
+    ]
+    return "\n".join(lines) + "\n"

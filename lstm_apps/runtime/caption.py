@@ -1,0 +1,155 @@
+"""Image captions on onnxruntime: `Captioner`.
+
+    from lstm_apps import Captioner
+    cap = Captioner.from_dir("export/caption")
+    for c in cap.caption(["a.png", pil_image, uint8_array], beam_size=3):
+        print(c.text, c.score, c.attention.shape)     # attention: (words, grid, grid)
+
+encoder.onnx turns uint8 images of any size into attention features (resizing and
+normalising inside the graph, exactly as in training); decoder.onnx runs one step of the
+LSTM decoder; greedy or beam search (`search.py`, shared with the torch path) drives it.
+Images of one size are encoded together; the search runs over the whole batch at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from lstm_apps.runtime.errors import ImageInputError, InputError, ModelFileError
+from lstm_apps.runtime.image import ImageSource, load_image
+from lstm_apps.runtime.search import SearchOptions, StepState, search
+from lstm_apps.runtime.session import OnnxModel, default_bundle
+
+ENCODE_BATCH = 32  # images per encoder call: bounds memory for long lists
+
+
+@dataclass(frozen=True, eq=False)
+class Caption:
+    """The caption of one image."""
+
+    text: str  # the words joined by spaces
+    tokens: list[str]  # the words, without <start> / <end>
+    score: float  # summed log-probability (length-normalised when length_penalty > 0)
+    attention: npt.NDArray[np.float32]  # (words, grid, grid): where each word looked
+    finished: bool  # False when max_len ran out before <end>
+
+
+class Captioner:
+    """Caption images with an exported caption bundle (encoder.onnx + decoder.onnx).
+
+    providers, intra_op_threads, inter_op_threads, session_options : onnxruntime settings.
+    """
+
+    def __init__(
+        self,
+        encoder_path: str | os.PathLike[str],
+        decoder_path: str | os.PathLike[str],
+        *,
+        providers: Sequence[str] | None = None,
+        intra_op_threads: int | None = None,
+        inter_op_threads: int | None = None,
+        session_options: Any | None = None,
+    ) -> None:
+        opts: dict[str, Any] = dict(
+            providers=providers, intra_op_threads=intra_op_threads,
+            inter_op_threads=inter_op_threads, session_options=session_options,
+        )  # fmt: skip
+        self.encoder = OnnxModel(encoder_path, **opts)
+        self.decoder = OnnxModel(decoder_path, **opts)
+        vocab = self.decoder.require_metadata("vocab")
+        self.itos: list[str] = list(vocab["itos"] if isinstance(vocab, dict) else vocab)
+        special = self.decoder.require_metadata("special_tokens")
+        self.start_id, self.end_id = int(special["start"]), int(special["end"])
+        self._hidden = {int(special["pad"]), self.start_id, self.end_id}
+        self.config: dict[str, Any] = self.decoder.require_metadata("config")
+        self.max_len = int(self.config["max_len"])
+        self.grid = round(float(self.decoder.require_metadata("decoding")["num_cells"]) ** 0.5)
+
+    @classmethod
+    def from_dir(cls, path: str | os.PathLike[str], **session: Any) -> Captioner:
+        """Load a bundle folder holding encoder.onnx and decoder.onnx."""
+        path = Path(path)
+        if not path.is_dir():
+            raise ModelFileError(f"caption bundle folder not found: {path}")
+        return cls(path / "encoder.onnx", path / "decoder.onnx", **session)
+
+    @classmethod
+    def default(cls, **session: Any) -> Captioner:
+        """The shipped bundle (package data, or export/caption in a source checkout)."""
+        return cls.from_dir(default_bundle("caption"), **session)
+
+    def _step(
+        self, tokens: npt.NDArray[np.int64], state: StepState, features: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.float32], StepState, npt.NDArray[np.float32]]:
+        o = self.decoder.run({"tokens": tokens, "h": state[0], "c": state[1], "features": features})
+        return o["logprobs"], (o["h_out"], o["c_out"]), o["alpha"]
+
+    def encode(
+        self, images: Sequence[npt.NDArray[np.uint8]]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """RGB uint8 images -> features (N, K, D), h0, c0 (layers, N, hidden); same-size
+        images share one encoder call."""
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, img in enumerate(images):
+            groups.setdefault(img.shape, []).append(i)
+        parts: dict[int, tuple[Any, Any, Any]] = {}
+        for same_size in groups.values():
+            for k in range(0, len(same_size), ENCODE_BATCH):
+                idx = same_size[k : k + ENCODE_BATCH]
+                out = self.encoder.run({"images": np.stack([images[i] for i in idx])})
+                for j, i in enumerate(idx):
+                    parts[i] = (out["features"][j], out["h0"][:, j], out["c0"][:, j])
+        feats = np.stack([parts[i][0] for i in range(len(images))])
+        h0 = np.stack([parts[i][1] for i in range(len(images))], axis=1)
+        c0 = np.stack([parts[i][2] for i in range(len(images))], axis=1)
+        return feats, h0, c0
+
+    def caption(
+        self,
+        images: ImageSource | Sequence[ImageSource],
+        *,
+        beam_size: int = 3,
+        max_len: int | None = None,
+        length_penalty: float = 0.0,
+    ) -> list[Caption]:
+        """One Caption per image (paths, PIL images or arrays); beam_size 1 is greedy."""
+        single = isinstance(images, (str, os.PathLike, np.ndarray, Image.Image))
+        items: list[ImageSource] = [images] if single else list(images)  # type: ignore[list-item,arg-type]
+        if not items:
+            raise ImageInputError("no images given: pass a path, an image, or a list of them")
+        max_len = self.max_len if max_len is None else max_len
+        for name, value, ok in (
+            ("beam_size", beam_size, isinstance(beam_size, int) and beam_size >= 1),
+            ("max_len", max_len, isinstance(max_len, int) and max_len >= 1),
+            ("length_penalty", length_penalty, length_penalty >= 0),
+        ):
+            if not ok:
+                raise InputError(f"Captioner.caption: {name} must be >= 1 (>= 0 for "
+                                 f"length_penalty), got {value!r}")  # fmt: skip
+        rgb = [load_image(src, name=_name(src, i)) for i, src in enumerate(items)]
+        opts = SearchOptions(
+            beam_size=beam_size, max_len=max_len, length_penalty=length_penalty,
+            start_id=self.start_id, end_id=self.end_id,
+        )  # fmt: skip
+        feats, h0, c0 = self.encode(rgb)
+        out = []
+        for hyp in search(self._step, feats, (h0, c0), opts):
+            keep = [t not in self._hidden for t in hyp.tokens]  # words and their attention
+            words = [self.itos[t] for t, k in zip(hyp.tokens, keep, strict=True) if k]
+            att = hyp.alphas[np.array(keep, bool)].reshape(len(words), self.grid, self.grid)
+            out.append(Caption(" ".join(words), words, hyp.score, att, hyp.finished))
+        return out
+
+
+def _name(src: Any, i: int) -> str:
+    if isinstance(src, (str, os.PathLike)):
+        return os.fspath(src)
+    return f"{type(src).__name__} #{i}"
