@@ -27,7 +27,8 @@ def model_card(model: CaptionModel, report: CaptionExportReport, metrics: dict[s
     if metrics:
         test = metrics["test"]
         lines += [
-            f"- data: `{metrics.get('data')}` (Karpathy split JSON + images)",
+            f"- data: `{metrics.get('data')}` (Karpathy split JSON + images; the shapes sets "
+            "are written by `lstm-apps data shapes DIR --count N`, seed 0)",
             f"- training command: `{metrics.get('command')}` (seed {tc.get('seed')}, "
             f"{tc.get('epochs')} epochs, batch {tc.get('batch_size')}, AdamW lr {tc.get('lr')}, "
             f"references: {tc.get('refs')}, mirrors with left/right and above/below swapped)",
