@@ -10,7 +10,6 @@ The run directory holds `last/` (resumable), `best/` (best validation score), `v
 from __future__ import annotations
 
 import io
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -32,17 +31,14 @@ from lstm_apps.runtime.search import SearchOptions
 from lstm_apps.train.caption_eval import caption_scores
 from lstm_apps.train.checkpoint import load_checkpoint, save_checkpoint
 from lstm_apps.train.loop import (
-    Stopwatch,
     count_parameters,
     ensure_dir,
-    load_optimizer_state,
     lr_at,
-    optimizer_state,
     progress,
-    rng_state,
+    resume_run,
+    save_run,
     seed_everything,
     set_lr,
-    set_rng_state,
     write_json,
 )
 
@@ -217,27 +213,15 @@ def train_caption(
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(train.images) // cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
-    start_epoch, best, history, clock = 0, -1.0, [], Stopwatch()
-    if resume and (out / "last" / "config.json").is_file():
-        ck = load_checkpoint(out / "last", with_state=True)
-        if ck.extra.get("train_config") != json.loads(json.dumps(cfg.to_dict())):
-            raise DataFormatError(f"{out}/last was trained with other settings; use a new --out")
-        if ck.extra.get("vocab") != list(vocab.itos):
-            raise DataFormatError(f"{out}/last was trained on another vocabulary; use a new --out")
-        model.load_state_dict(ck.model.state_dict())
-        load_optimizer_state(opt, ck.state, ck.extra["optimizer"])
-        set_rng_state(rng, ck.state, ck.extra["rng"])
-        start_epoch, best = ck.extra["epoch"] + 1, ck.extra["best_score"]
-        history, clock = ck.extra["history"], Stopwatch(ck.extra["seconds"])
-        log(f"resuming from {out / 'last'} at epoch {start_epoch + 1}")
-    else:
-        (out / "history.jsonl").unlink(missing_ok=True)
+    fingerprint = {"train_config": cfg.to_dict(), "vocab": list(vocab.itos)}
+    run = resume_run(out, model, opt, rng, fingerprint, log, resume)
+    history, clock = run.history, run.clock
     vocab.save(out / "vocab.json")
     log(
         f"caption: {len(train.images)} train / {len(val.images)} val images, vocab {len(vocab)}, "
         f"{count_parameters(model):,} parameters, {cfg.epochs} epochs x {steps_per_epoch} steps"
     )
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(run.epoch, cfg.epochs):
         model.train()
         order = rng.permutation(len(train.images))
         bar = progress(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step")
@@ -275,24 +259,14 @@ def train_caption(
             + (f"  content {content:.3f}" if content is not None else "")
             + f"  {clock.seconds:6.0f}s   e.g. {' '.join(hyps[0])!r}"
         )
-        if score > best:
-            best = score
+        if score > run.best:
+            run.best = score
             save_checkpoint(
                 out / "best", model, kind="caption",
                 extra={"epoch": epoch, "vocab": list(vocab.itos), **row},
             )  # fmt: skip
-        tensors, opt_meta = optimizer_state(opt)
-        rng_tensors, rng_meta = rng_state(rng)
-        extra = {
-            "epoch": epoch, "best_score": best, "history": history, "seconds": clock.seconds,
-            "optimizer": opt_meta, "rng": rng_meta, "train_config": cfg.to_dict(),
-            "vocab": list(vocab.itos),
-        }  # fmt: skip
-        save_checkpoint(
-            out / "last", model, kind="caption", extra=extra, state={**tensors, **rng_tensors}
-        )
-        with (out / "history.jsonl").open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+        run.epoch = epoch
+        save_run(out, model, opt, rng, kind="caption", state=run, fingerprint=fingerprint)
     return evaluate_caption_run(data_dir, out, cfg, history=history, seconds=clock.seconds, log=log)
 
 

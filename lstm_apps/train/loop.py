@@ -11,7 +11,8 @@ import math
 import os
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lstm_apps.runtime.errors import DataFormatError
 from lstm_apps.runtime.files import write_text_atomic
 
 T = TypeVar("T")
@@ -124,3 +126,68 @@ def ensure_dir(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+
+@dataclass
+class RunState:
+    """Where a training run stands: the next epoch, the best score, the history, the clock."""
+
+    epoch: int = 0
+    best: float = -1.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    clock: Stopwatch = field(default_factory=Stopwatch)
+
+
+def resume_run(
+    out: Path,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    fingerprint: dict[str, Any],
+    log: Callable[[str], None],
+    resume: bool = True,
+) -> RunState:
+    """Restore `out/last` (weights, optimizer, RNG, history) when resuming; it must have
+    been written with the same fingerprint (training config, vocabulary, ...)."""
+    from lstm_apps.train.checkpoint import load_checkpoint
+
+    if not (resume and (out / "last" / "config.json").is_file()):
+        (out / "history.jsonl").unlink(missing_ok=True)
+        return RunState()
+    ck = load_checkpoint(out / "last", with_state=True)
+    for key, value in json.loads(json.dumps(fingerprint)).items():
+        if ck.extra.get(key) != value:
+            raise DataFormatError(f"{out}/last was trained with another {key}; use a new --out")
+    model.load_state_dict(ck.model.state_dict())
+    load_optimizer_state(opt, ck.state, ck.extra["optimizer"])
+    set_rng_state(rng, ck.state, ck.extra["rng"])
+    state = RunState(
+        ck.extra["epoch"] + 1, ck.extra["best_score"], ck.extra["history"],
+        Stopwatch(ck.extra["seconds"]),
+    )  # fmt: skip
+    log(f"resuming from {out / 'last'} at epoch {state.epoch + 1}")
+    return state
+
+
+def save_run(
+    out: Path,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    *,
+    kind: str,
+    state: RunState,
+    fingerprint: dict[str, Any],
+) -> None:
+    """Write `out/last` so the run can resume after `state.epoch`, then log the epoch."""
+    from lstm_apps.train.checkpoint import save_checkpoint
+
+    tensors, opt_meta = optimizer_state(opt)
+    rng_tensors, rng_meta = rng_state(rng)
+    extra = {
+        "epoch": state.epoch, "best_score": state.best, "history": state.history,
+        "seconds": state.clock.seconds, "optimizer": opt_meta, "rng": rng_meta, **fingerprint,
+    }  # fmt: skip
+    save_checkpoint(out / "last", model, kind=kind, extra=extra, state={**tensors, **rng_tensors})
+    with (out / "history.jsonl").open("a", encoding="utf-8") as f:
+        f.write(json.dumps(state.history[-1]) + "\n")

@@ -11,7 +11,6 @@ from `last/`; the same seed gives the same result.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -30,17 +29,14 @@ from lstm_apps.runtime.audio import fit_length
 from lstm_apps.runtime.errors import DataFormatError
 from lstm_apps.train.checkpoint import load_checkpoint, save_checkpoint
 from lstm_apps.train.loop import (
-    Stopwatch,
     count_parameters,
     ensure_dir,
-    load_optimizer_state,
     lr_at,
-    optimizer_state,
     progress,
-    rng_state,
+    resume_run,
+    save_run,
     seed_everything,
     set_lr,
-    set_rng_state,
     write_json,
 )
 from lstm_apps.train.speech_augment import AugmentConfig, augment_waveforms, spec_augment, warp_mel
@@ -146,24 +142,14 @@ def train_speech(
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(train.x) // cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
-    start_epoch, best_acc, history, clock = 0, -1.0, [], Stopwatch()
-    if resume and (out / "last" / "config.json").is_file():
-        ck = load_checkpoint(out / "last", with_state=True)
-        if ck.extra.get("train_config") != json.loads(json.dumps(cfg.to_dict())):
-            raise DataFormatError(f"{out}/last was trained with other settings; use a new --out")
-        net.load_state_dict(ck.model.state_dict())
-        load_optimizer_state(opt, ck.state, ck.extra["optimizer"])
-        set_rng_state(rng, ck.state, ck.extra["rng"])
-        start_epoch, best_acc = ck.extra["epoch"] + 1, ck.extra["best_val_accuracy"]
-        history, clock = ck.extra["history"], Stopwatch(ck.extra["seconds"])
-        log(f"resuming from {out / 'last'} at epoch {start_epoch + 1}")
-    else:
-        (out / "history.jsonl").unlink(missing_ok=True)
+    fingerprint = {"train_config": cfg.to_dict()}
+    run = resume_run(out, net, opt, rng, fingerprint, log, resume)
+    history, clock = run.history, run.clock
     log(
         f"speech: {len(train.x)} train / {len(val.x)} validation clips, "
         f"{count_parameters(net):,} parameters, {cfg.epochs} epochs x {steps_per_epoch} steps"
     )
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(run.epoch, cfg.epochs):
         net.train()
         order = torch.from_numpy(rng.permutation(len(train.x)))
         bar = progress(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step")
@@ -198,21 +184,11 @@ def train_speech(
             f"epoch {epoch + 1:3d}  loss {row['train_loss']:.4f}  train {row['train_accuracy']:.3f}"
             f"  val {val_acc:.4f}  {clock.seconds:6.0f}s"
         )
-        if val_acc > best_acc:
-            best_acc = val_acc
+        if val_acc > run.best:
+            run.best = val_acc
             save_checkpoint(out / "best", net, kind="speech", extra={"epoch": epoch, **row})
-        tensors, opt_meta = optimizer_state(opt)
-        rng_tensors, rng_meta = rng_state(rng)
-        extra = {
-            "epoch": epoch, "best_val_accuracy": best_acc, "history": history,
-            "seconds": clock.seconds, "optimizer": opt_meta, "rng": rng_meta,
-            "train_config": cfg.to_dict(),
-        }  # fmt: skip
-        save_checkpoint(
-            out / "last", net, kind="speech", extra=extra, state={**tensors, **rng_tensors}
-        )
-        with (out / "history.jsonl").open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+        run.epoch = epoch
+        save_run(out, net, opt, rng, kind="speech", state=run, fingerprint=fingerprint)
     return evaluate_run(data_dir, out, cfg, history=history, seconds=clock.seconds, log=log)
 
 
