@@ -198,3 +198,25 @@ def test_checkpoint_rebuilds_caption_model(run: Path) -> None:
     images = torch.randint(0, 256, (2, 40, 48, 3), dtype=torch.uint8)
     feats, h0, _ = ck.model.encode(images)  # type: ignore[operator]
     assert feats.shape == (2, 16, 32) and h0.shape == (1, 2, 48)
+
+
+def test_interrupted_caption_training_resumes_to_the_same_weights(
+    data: Path, tmp_path: Path
+) -> None:
+    cfg = replace(TINY, epochs=3)
+    train_caption(data, tmp_path / "whole", cfg, log=lambda s: None)
+
+    def interrupt(line: str) -> None:
+        if line.startswith("epoch   2"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_caption(data, tmp_path / "cut", cfg, log=interrupt)
+    seen: list[str] = []
+    train_caption(data, tmp_path / "cut", cfg, log=seen.append)
+    assert any("resuming" in s and "epoch 2" in s for s in seen)
+    a = load_checkpoint(tmp_path / "whole" / "last").model.state_dict()
+    b = load_checkpoint(tmp_path / "cut" / "last").model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    hist = [json.loads(x) for x in (tmp_path / "cut" / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in hist] == [1, 2, 3]
