@@ -83,6 +83,24 @@ def _cmd_train_speech(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_metrics(run: Path) -> dict:  # type: ignore[type-arg]
+    """The run's metrics.json (it names the data and the training settings), or {}."""
+    f = run / "metrics.json"
+    return json.loads(f.read_text()) if f.is_file() else {}
+
+
+def _run_data(run: Path, given: str | None, metrics: dict) -> Path:  # type: ignore[type-arg]
+    data = given or metrics.get("data")
+    if data is None:
+        raise LstmAppsError(f"{run}/metrics.json not found: pass --data DIR for the parity inputs")
+    return Path(data)
+
+
+def _print_sizes(sizes: dict[str, int]) -> None:
+    for name, size in sizes.items():
+        print(f"  {name:18s} {size / 1e6:7.2f} MB")
+
+
 def _cmd_export_speech(args: argparse.Namespace) -> int:
     from lstm_apps.onnx.speech import export_speech
     from lstm_apps.train.checkpoint import load_checkpoint
@@ -90,25 +108,21 @@ def _cmd_export_speech(args: argparse.Namespace) -> int:
 
     run = Path(args.run)
     ck = load_checkpoint(run / args.checkpoint)
-    metrics_file = run / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    data = args.data or metrics.get("data")
-    if data is None:
-        raise LstmAppsError(f"{metrics_file} not found: pass --data DIR for the parity clips")
+    metrics = _run_metrics(run)
+    data = _run_data(run, args.data, metrics)
     tc = metrics.get("train_config", {})
     split_cfg = SpeechTrainConfig(
         model=ck.config, seed=tc.get("seed", 0),
         silence_fraction=tc.get("silence_fraction", 0.1),
         unknown_fraction=tc.get("unknown_fraction", 0.1),
     )  # fmt: skip
-    test, _ = load_split(Path(data), "test", split_cfg)
+    test, _ = load_split(data, "test", split_cfg)
     r = export_speech(ck.model, args.out, test.x.numpy(), metrics=metrics)  # type: ignore[arg-type]
     print(f"exported {run / args.checkpoint} -> {args.out}")
     print(f"  torch vs model.onnx          max |diff| {r.offline_max_diff:.2e}")
     print(f"  stream.onnx vs model.onnx    max |diff| {r.stream_max_diff:.2e}")
     print(f"  int8 top-1 agreement         {r.int8_agreement:.2%} over {r.n_clips} test clips")
-    for name, size in r.sizes.items():
-        print(f"  {name:18s} {size / 1e6:7.2f} MB")
+    _print_sizes(r.sizes)
     return 0
 
 
@@ -191,9 +205,7 @@ def _caption_run(run: Path, checkpoint: str) -> tuple[object, object, dict]:  # 
         raise LstmAppsError(
             f"{run}/vocab.json has {len(vocab)} words, the model {ck.config.vocab_size}"
         )
-    metrics_file = run / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    return ck.model, vocab, metrics
+    return ck.model, vocab, _run_metrics(run)
 
 
 def _cmd_export_caption(args: argparse.Namespace) -> int:
@@ -202,17 +214,13 @@ def _cmd_export_caption(args: argparse.Namespace) -> int:
 
     run = Path(args.run)
     model, vocab, metrics = _caption_run(run, args.checkpoint)
-    data = args.data or metrics.get("data")
-    if data is None:
-        raise LstmAppsError(f"{run}/metrics.json not found: pass --data DIR for the parity images")
-    test = load_caption_split(Path(data), "test")
+    test = load_caption_split(_run_data(run, args.data, metrics), "test")
     images = test.images[: args.parity_images]
     r = export_caption(model, vocab, args.out, images, metrics=metrics)  # type: ignore[arg-type]
     print(f"exported {run / args.checkpoint} -> {args.out}")
     print(f"  greedy tokens agree (torch, encoder+decoder, greedy.onnx): {r.images_checked} images")
     print(f"  decoder.onnx vs torch logprobs  max |diff| {r.max_logprob_diff:.2e}")
-    for name, size in r.sizes.items():
-        print(f"  {name:14s} {size / 1e6:7.2f} MB")
+    _print_sizes(r.sizes)
     return 0
 
 
@@ -223,10 +231,7 @@ def _cmd_eval_caption(args: argparse.Namespace) -> int:
     from lstm_apps.train.caption_eval import caption_scores
 
     model, vocab, metrics = _caption_run(Path(args.run), args.checkpoint)
-    data = args.data or metrics.get("data")
-    if data is None:
-        raise LstmAppsError("pass --data DIR: the run has no metrics.json naming its data")
-    split = load_caption_split(Path(data), args.split)
+    split = load_caption_split(_run_data(Path(args.run), args.data, metrics), args.split)
     images = split.images
     if args.jpeg is not None:  # robustness: the same scenes through a lossy JPEG round trip
         from lstm_apps.train.caption import _jpeg
