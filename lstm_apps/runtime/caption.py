@@ -26,7 +26,7 @@ from PIL import Image
 from lstm_apps.runtime.errors import ImageInputError, InputError, ModelFileError
 from lstm_apps.runtime.image import ImageSource, load_image
 from lstm_apps.runtime.search import SearchOptions, StepState, search
-from lstm_apps.runtime.session import OnnxModel, default_bundle
+from lstm_apps.runtime.session import OnnxModel, default_bundle, import_onnxruntime
 
 ENCODE_BATCH = 32  # images per encoder call: bounds memory for long lists
 
@@ -62,7 +62,17 @@ class Captioner:
             providers=providers, intra_op_threads=intra_op_threads,
             inter_op_threads=inter_op_threads, session_options=session_options,
         )  # fmt: skip
-        self.encoder = OnnxModel(encoder_path, **opts)
+        encoder_opts = opts
+        if session_options is None and intra_op_threads != 1:
+            # The encoder runs once, then the decoder max_len times. With more than one
+            # thread each session has its own pool, and the encoder's workers would spin
+            # on through the decoder's steps, fighting its workers for the cores: a
+            # greedy caption took 2.3x as long on 2 threads (BENCHMARKS.md). So the
+            # encoder's workers sleep when done; the decoder's keep spinning between steps.
+            ort_opts = import_onnxruntime().SessionOptions()
+            ort_opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            encoder_opts = {**opts, "session_options": ort_opts}
+        self.encoder = OnnxModel(encoder_path, **encoder_opts)
         self.decoder = OnnxModel(decoder_path, **opts)
         vocab = self.decoder.require_metadata("vocab")
         self.itos: list[str] = list(vocab["itos"] if isinstance(vocab, dict) else vocab)
@@ -86,9 +96,11 @@ class Captioner:
         """The shipped bundle (package data, or export/caption in a source checkout)."""
         return cls.from_dir(default_bundle("caption"), **session)
 
-    def _step(
+    def step(
         self, tokens: npt.NDArray[np.int64], state: StepState, features: npt.NDArray[np.float32]
     ) -> tuple[npt.NDArray[np.float32], StepState, npt.NDArray[np.float32]]:
+        """One decoder.onnx step, a `search.StepFn`: tokens int64 (N,), state (h, c) each
+        (layers, N, hidden), features (N, K, D) -> logprobs (N, V), (h, c), alpha (N, K)."""
         o = self.decoder.run({"tokens": tokens, "h": state[0], "c": state[1], "features": features})
         return o["logprobs"], (o["h_out"], o["c_out"]), o["alpha"]
 
@@ -141,7 +153,7 @@ class Captioner:
         )  # fmt: skip
         feats, h0, c0 = self.encode(rgb)
         out = []
-        for hyp in search(self._step, feats, (h0, c0), opts):
+        for hyp in search(self.step, feats, (h0, c0), opts):
             keep = [t not in self._hidden for t in hyp.tokens]  # words and their attention
             words = [self.itos[t] for t, k in zip(hyp.tokens, keep, strict=True) if k]
             att = hyp.alphas[np.array(keep, bool)].reshape(len(words), self.grid, self.grid)

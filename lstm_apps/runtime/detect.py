@@ -119,15 +119,18 @@ class Detector:
             raise InputError(f"Detector: config must be a DetectorConfig, got {config!r}")
         self.labels = tuple(labels)
         self.config = config
-        # The columns that may fire.
+        # The columns that may fire; a slice when they are contiguous (a view, no copy).
         self._live = np.array([i for i, s in enumerate(labels) if s not in config.ignore], int)
+        self._cols: slice | npt.NDArray[np.int_] = self._live
+        if self._live.size and (np.diff(self._live) == 1).all():
+            self._cols = slice(int(self._live[0]), int(self._live[-1]) + 1)
         self._window = config.smooth_frames
         self._cap = max(config.refractory_frames, config.min_frames)
         self.reset()
 
     def reset(self) -> None:
         """Forget everything: the next push starts a new stream at time 0."""
-        self._history = np.zeros((self._window - 1, len(self.labels)), np.float32)
+        self._history = np.zeros((self._window - 1, self._live.size), np.float32)  # live only
         self.frames_seen = 0
         self._mode = _IDLE
         self._run_len = 0
@@ -140,25 +143,28 @@ class Detector:
         probs : shape = (frames, classes), float posteriors in [0, 1] (softmax outputs);
             frames may be 0.
         """
-        x = self._check(probs)
+        return self.push_trusted(self._check(probs))
+
+    def push_trusted(self, x: npt.NDArray[np.float32]) -> list[Detection]:
+        """`push` without the input checks, for callers whose frames are softmax outputs
+        already (CommandStream): x float32 (frames, classes), finite, in [0, 1]."""
         n = x.shape[0]
         if n == 0:
             return []
-        buf = np.concatenate([self._history, x], axis=0)  # (window - 1 + n, classes)
-        # Sum the window term by term, always in the same order, so every frame's value
-        # is bit-identical whatever the chunk boundaries (a cumsum would not be).
-        acc = buf[:n].copy()
-        for j in range(1, self._window):
-            acc += buf[j : j + n]
-        smooth = acc / np.float32(self._window)  # (n, classes)
-        self._history = buf[n:].copy()
         start = self.frames_seen
         self.frames_seen += n
         if self._live.size == 0:
             return []
-        live = smooth[:, self._live]  # (n, live classes)
-        best = live.max(axis=1).tolist()
-        which = self._live[live.argmax(axis=1)].tolist()
+        buf = np.concatenate([self._history, x[:, self._cols]])  # (window - 1 + n, live)
+        # Sum the window term by term, always in the same order, so every frame's value
+        # is bit-identical whatever the chunk boundaries (a cumsum would not be).
+        acc = buf[:n] + buf[1 : 1 + n] if self._window > 1 else buf[:n].copy()
+        for j in range(2, self._window):
+            acc += buf[j : j + n]
+        smooth = np.divide(acc, np.float32(self._window), out=acc)  # (n, live classes)
+        self._history = buf[n:]
+        best = smooth.max(axis=1).tolist()
+        which = self._live[smooth.argmax(axis=1)].tolist()
         out: list[Detection] = []
         for i, (score, label) in enumerate(zip(best, which, strict=True)):
             det = self._step(start + i, score, label)
