@@ -366,3 +366,23 @@ def test_generator_accepts_an_empty_folder(tmp_path: Path) -> None:
         out, speakers=1, repeats=1, noise_seconds=0.1, progress=False, workers=1
     )
     assert report.n_files == 30 and len(list(out.glob("*/*_nohash_0.wav"))) == 30
+
+
+@needs_espeak
+def test_cli_records_its_command_and_checks_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lstm_apps.cli import main
+    from lstm_apps.data import read_generator
+
+    out = tmp_path / "sc"
+    argv = ["data", "speech", str(out), "--speakers", "3", "--repeats", "1",
+            "--noise-seconds", "1", "--words", "yes,cat", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    gen = read_generator(out)
+    assert gen is not None and gen["command"] == "lstm-apps " + " ".join(argv)
+    assert gen["settings"]["words"] == ["yes", "cat"] and gen["clips"] == 6
+    for bad in ("yes,,no", "yes,yes"):
+        assert main(["data", "speech", str(tmp_path / "bad"), "--words", bad]) == 2
+        assert f"--words {bad!r}" in capsys.readouterr().err
+        assert not (tmp_path / "bad").exists()

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lstm_apps.data import GENERATOR_JSON
 from lstm_apps.data.captions import tokenize
 from lstm_apps.data.shapes_scene import (
     IMAGE_SIZE,
@@ -154,6 +155,7 @@ def generate_shapes(
     progress: bool = True,
     image_format: str = "png",
     workers: int | None = None,
+    command: str | None = None,
 ) -> ShapesReport:
     """Write `count` scenes to `out_dir/images/` and `out_dir/dataset_shapes.json`.
 
@@ -162,7 +164,8 @@ def generate_shapes(
     first 80% train, then val, then test. Everything is written to a temporary sibling
     folder and renamed into place, so `out_dir` is either complete or absent; an existing
     non-empty `out_dir` raises `OutputExistsError`. `workers`: processes (default: up to 2
-    for large counts); the output does not depend on it.
+    for large counts); the output does not depend on it. `command`: the command line that
+    asked for this, recorded in generator.json.
     """
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
@@ -213,6 +216,13 @@ def generate_shapes(
             )
         with (tmp / "dataset_shapes.json").open("w", encoding="utf-8") as fh:
             json.dump({"dataset": "shapes", "images": images}, fh)
+        generator = {
+            "generator": "lstm_apps.data.shapes.generate_shapes",
+            "settings": {"count": count, "splits": list(splits), "seed": seed,
+                         "image_format": fmt},
+            **({"command": command} if command else {}),
+        }  # fmt: skip
+        (tmp / GENERATOR_JSON).write_text(json.dumps(generator, indent=2) + "\n")
         n_bytes = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
         _check_out_dir(out)  # someone may have written there meanwhile
         os.chmod(tmp, 0o755)  # mkdtemp makes 0700 folders

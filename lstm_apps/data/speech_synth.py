@@ -7,6 +7,7 @@ reads it unchanged:
     OUT/validation_list.txt, OUT/testing_list.txt
     OUT/_background_noise_/{white,pink,brown}_noise.wav, hum_{50,60}hz.wav
     OUT/README.md                          how the folder was made
+    OUT/generator.json                     the same, for programs (model cards)
 
 A speaker is one English eSpeak voice with one variant (9 x 104 = 936 with espeakng-loader
 0.2.4); its id is the first 8 hex digits of sha1("voice+variant"). Speakers are split with
@@ -26,6 +27,7 @@ renamed into place at the end, so OUT is either complete or absent.
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import os
 import shutil
@@ -39,7 +41,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from lstm_apps.data import espeak
+from lstm_apps.data import GENERATOR_JSON, espeak
 from lstm_apps.data.speech_commands import (
     BACKGROUND_NOISE_DIR,
     SAMPLE_RATE,
@@ -278,6 +280,7 @@ def generate_speech_commands(
     progress: bool = True,
     workers: int | None = None,
     words: Sequence[str] | None = None,
+    command: str | None = None,
 ) -> GenerateReport:
     """Write a synthetic Speech Commands data set to `out_dir`.
 
@@ -291,6 +294,7 @@ def generate_speech_commands(
         workers: processes to synthesise with (None: up to 2, one per core).
         words: the words to speak (None: the 10 commands and the 20 auxiliary words);
             a smaller set makes small test data.
+        command: the command line that asked for this, recorded in generator.json.
 
     Raises:
         FileExistsError: `out_dir` exists and is not an empty folder.
@@ -344,6 +348,16 @@ def generate_speech_commands(
         for name, split in ((VALIDATION_LIST, "validation"), (TESTING_LIST, "test")):
             (tmp / name).write_text("".join(f"{rel}\n" for rel in lists[split]))
         (tmp / "README.md").write_text(_readme(chosen, repeats, seed, noise_seconds, words))
+        generator = {
+            "generator": "lstm_apps.data.speech_synth.generate_speech_commands",
+            "settings": {
+                "speakers": speakers, "repeats": repeats, "seed": seed,
+                "noise_seconds": noise_seconds, "words": list(words),
+            },
+            "speakers_used": len(chosen), "clips": len(written),
+            **({"command": command} if command else {}),
+        }  # fmt: skip
+        (tmp / GENERATOR_JSON).write_text(json.dumps(generator, indent=2) + "\n")
         _check_out_dir(out_dir)
         if out_dir.exists():
             out_dir.rmdir()
