@@ -30,11 +30,13 @@ from torch import Tensor, nn
 
 from lstm_apps.data.captions import Vocab
 from lstm_apps.nn.caption import CaptionModel, generate
+from lstm_apps.onnx.card import bundle_sizes
 from lstm_apps.onnx.export import add_metadata, export_onnx
 from lstm_apps.runtime.errors import ParityError
 from lstm_apps.runtime.files import atomic_dir
 from lstm_apps.runtime.search import SearchOptions, search
 from lstm_apps.runtime.session import OnnxModel
+from lstm_apps.train.checkpoint import save_checkpoint
 
 FORMAT_VERSION = 1
 
@@ -139,7 +141,17 @@ def build_greedy(
         helper.make_node("Equal", ["b/all_done", "b/zero"], ["b/cond_out"]),
         helper.make_node("Identity", [h_new], ["b/h_out"]),
         helper.make_node("Identity", [c_new], ["b/c_out"]),
-        helper.make_node("Identity", [alpha], ["b/alpha"]),
+        # Scan outputs leave the body 1-D, reshaped after the Loop: runtimes disagree on
+        # whether Loop stacks or concatenates them (onnxruntime stacks; onnx's
+        # ReferenceEvaluator 1.23 np.vstack-s, which concatenates rank >= 2), and a 1-D
+        # value reshaped with -1 gives (steps, batch, K) under every reading.
+        helper.make_node(
+            "Constant",
+            [],
+            ["b/flat"],
+            value=helper.make_tensor("b/flat", TensorProto.INT64, [1], [-1]),
+        ),
+        helper.make_node("Reshape", [alpha, "b/flat"], ["b/alpha"]),
     ]
     f32, i64, b = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
     body = helper.make_graph(
@@ -160,7 +172,7 @@ def build_greedy(
             helper.make_tensor_value_info("b/c_out", f32, [L, "batch", H]),
             helper.make_tensor_value_info("b/done_new", b, ["batch"]),
             helper.make_tensor_value_info("b/out_tok", i64, ["batch"]),
-            helper.make_tensor_value_info("b/alpha", f32, ["batch", K]),
+            helper.make_tensor_value_info("b/alpha", f32, ["batch_x_cells"]),
         ],
         initializer=_renamed_initializers(dec, "dec/"),
     )
@@ -183,8 +195,12 @@ def build_greedy(
             ["g/tok_last", "g/h_last", "g/c_last", "g/done_last", "g/scan_tok", "g/scan_alpha"],
             body=body,
         ),
-        helper.make_node("Transpose", ["g/scan_tok"], ["tokens"], perm=[1, 0]),
-        helper.make_node("Transpose", ["g/scan_alpha"], ["alphas"], perm=[1, 0, 2]),
+        helper.make_node("Concat", ["g/minus1", "g/batch"], ["g/tok_shape"], axis=0),
+        helper.make_node("Reshape", ["g/scan_tok", "g/tok_shape"], ["g/steps_tok"]),
+        helper.make_node("Concat", ["g/minus1", "g/batch", "g/cells"], ["g/alpha_shape"], axis=0),
+        helper.make_node("Reshape", ["g/scan_alpha", "g/alpha_shape"], ["g/steps_alpha"]),
+        helper.make_node("Transpose", ["g/steps_tok"], ["tokens"], perm=[1, 0]),
+        helper.make_node("Transpose", ["g/steps_alpha"], ["alphas"], perm=[1, 0, 2]),
     ]
     inits = [
         *_renamed_initializers(enc, "enc/"),
@@ -192,6 +208,8 @@ def build_greedy(
         helper.make_tensor("g/i1", i64, [1], [1]),
         helper.make_tensor("g/max_len", i64, [], [cfg.max_len]),
         helper.make_tensor("g/true", b, [], [1]),
+        helper.make_tensor("g/minus1", i64, [1], [-1]),
+        helper.make_tensor("g/cells", i64, [1], [K]),
     ]
     graph = helper.make_graph(
         main_nodes,
@@ -231,6 +249,7 @@ def export_caption(
     images: np.ndarray,
     *,
     metrics: dict[str, Any] | None = None,
+    command: str = "lstm-apps export caption RUN OUT",
 ) -> CaptionExportReport:
     """Write the bundle atomically. images (N, H, W, 3) uint8: real inputs for parity."""
     from lstm_apps.onnx.caption_card import model_card
@@ -276,9 +295,13 @@ def export_caption(
         report = check_caption_parity(model, vocab, tmp, images)
         vocab.save(tmp / "vocab.json")
         (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
-        sizes = {p.name: p.stat().st_size for p in sorted(tmp.iterdir())}
-        report = CaptionExportReport(report.max_logprob_diff, report.images_checked, sizes)
-        (tmp / "MODEL_CARD.md").write_text(model_card(model, report, metrics or {}))
+        extra = {"vocab": list(vocab.itos)}  # for explain / fine-tuning
+        save_checkpoint(tmp / "checkpoint", model, kind="caption", extra=extra)
+        report = CaptionExportReport(
+            report.max_logprob_diff, report.images_checked, bundle_sizes(tmp)
+        )
+        card = model_card(model, report, metrics or {}, tmp, command)
+        (tmp / "MODEL_CARD.md").write_text(card)
     return report
 
 

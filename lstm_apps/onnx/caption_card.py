@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from lstm_apps.onnx.card import data_line, io_lines, reproduce_lines, size_lines
 
 if TYPE_CHECKING:
     from lstm_apps.nn.caption import CaptionModel
     from lstm_apps.onnx.caption import CaptionExportReport
 
 
-def model_card(model: CaptionModel, report: CaptionExportReport, metrics: dict[str, Any]) -> str:
+def model_card(
+    model: CaptionModel,
+    report: CaptionExportReport,
+    metrics: dict[str, Any],
+    bundle: Path,
+    command: str,
+) -> str:
     cfg = model.config
     tc = metrics.get("train_config", {})
     lines = [
@@ -27,8 +36,7 @@ def model_card(model: CaptionModel, report: CaptionExportReport, metrics: dict[s
     if metrics:
         test = metrics["test"]
         lines += [
-            f"- data: `{metrics.get('data')}` (Karpathy split JSON + images; the shapes sets "
-            "are written by `lstm-apps data shapes DIR --count N`, seed 0)",
+            data_line(metrics, "`lstm-apps data shapes` (Karpathy split JSON + images)"),
             f"- training command: `{metrics.get('command')}` (seed {tc.get('seed')}, "
             f"{tc.get('epochs')} epochs, batch {tc.get('batch_size')}, AdamW lr {tc.get('lr')}, "
             f"references: {tc.get('refs')}, mirrors with left/right and above/below swapped)",
@@ -57,11 +65,11 @@ def model_card(model: CaptionModel, report: CaptionExportReport, metrics: dict[s
         f"on {report.images_checked} test images, at batch 1 and 4",
         f"- decoder.onnx vs torch: max |logprob diff| {report.max_logprob_diff:.1e}",
         "",
-        "## Files",
-        "",
-        *[f"- `{name}`: {size / 1e6:.2f} MB" for name, size in report.sizes.items()],
-        "",
-        "Inputs, outputs and the decoding loop: see export/README.md. Limits: trained on "
-        "synthetic shapes scenes only; it knows 30 words and nothing of real photos.",
+        *reproduce_lines(metrics, command),
+        *io_lines(bundle),
+        *size_lines(report.sizes),
+        "Every name, shape, the preprocessing and the decoding loop: export/README.md. "
+        "Limits: trained on synthetic shapes scenes only; it knows 30 words and nothing of "
+        "real photos.",
     ]
     return "\n".join(lines) + "\n"

@@ -120,6 +120,9 @@ def export_onnx(
             )
         proto = onnx.load(str(tmp))
         proto.producer_name = PRODUCER
+        with torch.no_grad():
+            example_out = [_to_numpy(t) for t in _flatten(module(*example_args))]
+        _fix_static_dims(proto, dict(zip(output_names, example_out, strict=True)), dynamic_axes)
         add_metadata(proto, {"input_names": list(input_names), **(metadata or {})})
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
@@ -130,6 +133,29 @@ def export_onnx(
                 output_names=output_names, atol=atol, rtol=rtol, exact_outputs=exact_outputs,
             )  # fmt: skip
     return report
+
+
+def _fix_static_dims(
+    proto: onnx.ModelProto,
+    outputs: Mapping[str, np.ndarray],
+    dynamic_axes: Mapping[str, Mapping[int, str]] | None,
+) -> None:
+    """Write fixed output sizes where the exporter left invented names ("Addfeatures_dim_1").
+
+    Every output axis not declared dynamic has the size of the example run; other runtimes
+    read these shapes from the file, so they must say [batch, 64, 128], not guesses.
+    """
+    for value in proto.graph.output:
+        if value.name not in outputs:
+            continue
+        dynamic = (dynamic_axes or {}).get(value.name, {})
+        dims = value.type.tensor_type.shape.dim
+        for axis, size in enumerate(outputs[value.name].shape):
+            if axis < len(dims) and axis not in dynamic:
+                dims[axis].Clear()
+                dims[axis].dim_value = size
+            elif axis < len(dims):
+                dims[axis].dim_param = dynamic[axis]
 
 
 def check_parity(

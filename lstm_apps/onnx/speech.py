@@ -25,10 +25,12 @@ import onnx
 import torch
 
 from lstm_apps.nn.speech import SpeechClassifierNet, SpeechStream
+from lstm_apps.onnx.card import bundle_sizes, data_line, io_lines, reproduce_lines, size_lines
 from lstm_apps.onnx.export import add_metadata, export_onnx
 from lstm_apps.runtime.errors import ParityError
 from lstm_apps.runtime.files import atomic_dir
 from lstm_apps.runtime.session import OnnxModel
+from lstm_apps.train.checkpoint import save_checkpoint
 
 FORMAT_VERSION = 1
 
@@ -85,14 +87,19 @@ def _stream_clip(
 
 
 def quantize_int8(src: Path, dst: Path, metadata: dict[str, Any]) -> None:
-    """Dynamic int8 quantisation of the LSTM and MatMul weights (the frontend stays fp32)."""
+    """Dynamic int8 quantisation of the LSTM and MatMul weights. The frontend stays fp32:
+    its DFT runs on MatMuls too, and 8-bit audio would keep only 48 dB of dynamic range."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    nodes = list(onnx.load(str(src)).graph.node)
+    first_lstm = next((i for i, n in enumerate(nodes) if n.op_type == "LSTM"), len(nodes))
+    frontend = [n.name for n in nodes[:first_lstm]]  # everything before the recurrent layers
     quantize_dynamic(
         str(src),
         str(dst),
         weight_type=QuantType.QInt8,
         op_types_to_quantize=["LSTM", "MatMul", "Gemm"],
+        nodes_to_exclude=frontend,
     )
     proto = onnx.load(str(dst))
     add_metadata(proto, {**metadata, "quantization": "dynamic int8 (LSTM, MatMul, Gemm)"})
@@ -100,7 +107,11 @@ def quantize_int8(src: Path, dst: Path, metadata: dict[str, Any]) -> None:
 
 
 def model_card(
-    net: SpeechClassifierNet, report: SpeechExportReport, metrics: dict[str, Any]
+    net: SpeechClassifierNet,
+    report: SpeechExportReport,
+    metrics: dict[str, Any],
+    bundle: Path,
+    command: str,
 ) -> str:
     """MODEL_CARD.md text from the export report and the run's metrics.json (may be {})."""
     cfg = net.config
@@ -118,8 +129,11 @@ def model_card(
     ]
     if metrics:
         lines += [
-            f"- data: `{metrics.get('data')}`, written by `lstm-apps data speech` (eSpeak NG "
-            "voices x variants, Speech Commands layout, speakers split by hash)",
+            data_line(
+                metrics,
+                "`lstm-apps data speech` (eSpeak NG voices x variants, Speech "
+                "Commands layout, speakers split by hash)",
+            ),
             f"- training command: `{metrics.get('command')}` (seed {tc.get('seed')}, "
             f"{tc.get('epochs')} epochs, batch {tc.get('batch_size')}, AdamW lr {tc.get('lr')})",
             f"- training wall time: {metrics.get('train_seconds', 0) / 60:.1f} min on this "
@@ -143,12 +157,12 @@ def model_card(
         f"- model.int8.onnx top-1 agreement with model.onnx: {report.int8_agreement:.2%} "
         f"over {report.n_clips} test clips",
         "",
-        "## Files",
-        "",
-        *[f"- `{name}`: {size / 1e6:.2f} MB" for name, size in report.sizes.items()],
-        "",
-        "Inputs, outputs and the streaming loop: see export/README.md. Limits: trained on "
-        "synthetic voices only; real microphones, accents and far-field speech are untested.",
+        *reproduce_lines(metrics, command),
+        *io_lines(bundle),
+        *size_lines(report.sizes),
+        "Every name, shape, the preprocessing and the streaming loop: export/README.md. "
+        "Limits: trained on synthetic voices only; real microphones, accents and far-field "
+        "speech are untested.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -161,6 +175,7 @@ def export_speech(
     min_int8_agreement: float = 0.99,
     stream_chunks: tuple[int, ...] = (1600, 320),
     metrics: dict[str, Any] | None = None,
+    command: str = "lstm-apps export speech RUN OUT",
 ) -> SpeechExportReport:
     """Write the bundle to out_dir (atomically: all files or none). clips (N, S) float32
     are real inputs for the stream and int8 checks, e.g. the test split."""
@@ -230,7 +245,8 @@ def export_speech(
             )
         (tmp / "labels.json").write_text(json.dumps(list(net.config.labels), indent=2) + "\n")
         (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
-        sizes = {p.name: p.stat().st_size for p in sorted(tmp.iterdir())}
-        report = SpeechExportReport(offline_diff, stream_diff, agreement, len(x), sizes)
-        (tmp / "MODEL_CARD.md").write_text(model_card(net, report, metrics or {}))
+        save_checkpoint(tmp / "checkpoint", net, kind="speech")  # for explain / fine-tuning
+        report = SpeechExportReport(offline_diff, stream_diff, agreement, len(x), bundle_sizes(tmp))
+        card = model_card(net, report, metrics or {}, tmp, command)
+        (tmp / "MODEL_CARD.md").write_text(card)
     return report

@@ -10,7 +10,6 @@ The run directory holds `last/` (resumable), `best/` (best validation score), `v
 from __future__ import annotations
 
 import io
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -23,6 +22,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from lstm_apps.cli import command_line
+from lstm_apps.data import read_generator
 from lstm_apps.data.captions import CaptionItem, Vocab, load_karpathy
 from lstm_apps.nn.caption import CaptionConfig, CaptionModel, generate
 from lstm_apps.runtime.errors import DataFormatError, ImageInputError
@@ -50,8 +51,8 @@ VFLIP_SWAP = {"above": "below", "below": "above"}
 @dataclass(frozen=True)
 class CaptionTrainConfig:
     epochs: int = 40  # passes over the training images
-    batch_size: int = 32  # images per step
-    lr: float = 2e-3  # peak learning rate (AdamW)
+    batch_size: int = 64  # images per step (64 runs ~15% more images/s than 32 on 2 cores)
+    lr: float = 3e-3  # peak learning rate (AdamW)
     weight_decay: float = 1e-4  # AdamW decoupled weight decay
     warmup_steps: int = 100  # linear warm-up before the cosine decay
     grad_clip: float = 5.0  # max global gradient norm
@@ -66,6 +67,7 @@ class CaptionTrainConfig:
     noise_std: float = 4.0  # max std of added pixel noise, in 0-255 units
     min_count: int = 1  # vocabulary: minimum word count
     eval_beam: int = 3  # beam width for the final test evaluation
+    val_images: int = 1000  # validate on the first N val images each epoch (greedy)
     seed: int = 0  # everything random derives from it
     threads: int = 2  # torch intra-op threads
     model: CaptionConfig = field(default_factory=lambda: CaptionConfig(vocab_size=4))
@@ -106,11 +108,12 @@ def load_images(items: list[CaptionItem], desc: str) -> np.ndarray:
     return out
 
 
-def load_caption_split(data_dir: Path, split: str) -> CaptionArrays:
+def load_caption_split(data_dir: Path, split: str, limit: int | None = None) -> CaptionArrays:
+    """Read one split into memory; `limit` keeps only its first N images."""
     jsons = sorted(data_dir.glob("dataset_*.json"))
     if not jsons:
         raise DataFormatError(f"{data_dir} has no dataset_<name>.json (Karpathy split file)")
-    items = load_karpathy(jsons[0], image_root=data_dir).split(split)
+    items = load_karpathy(jsons[0], image_root=data_dir).split(split)[:limit]
     if not items:
         raise DataFormatError(f"{jsons[0]} has no {split!r} images")
     return CaptionArrays(load_images(items, split), [it.captions for it in items], items)
@@ -125,6 +128,11 @@ def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     Image.fromarray(img).save(buf, format="JPEG", quality=quality)
     buf.seek(0)
     return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def _torch_generator(rng: np.random.Generator) -> torch.Generator:
+    """A torch generator seeded from `rng`: torch draws stay reproducible from the run seed."""
+    return torch.Generator().manual_seed(int(rng.integers(2**63)))
 
 
 def make_batch(
@@ -146,16 +154,18 @@ def make_batch(
             img, tokens = img[::-1], _swap(tokens, VFLIP_SWAP)
         if rng.random() < cfg.jpeg:
             img = _jpeg(np.ascontiguousarray(img), int(rng.integers(30, 91)))
-        if cfg.noise_std > 0:
-            noise = rng.normal(0, rng.uniform(0, cfg.noise_std), img.shape)
-            img = np.clip(img + noise, 0, 255).astype(np.uint8)
-        images.append(np.ascontiguousarray(img))
+        images.append(img)
         seqs.append(vocab.encode(tokens[: cfg.model.max_len - 1]))
+    batch = torch.from_numpy(np.stack(images))
+    if cfg.noise_std > 0:  # one torch draw for the batch (5x numpy's), a strength per image
+        std = torch.from_numpy(rng.uniform(0, cfg.noise_std, (len(batch), 1, 1, 1)))
+        noise = torch.randn(batch.shape, generator=_torch_generator(rng)) * std.float()
+        batch = (batch + noise).round_().clamp_(0, 255).to(torch.uint8)
     t = max(len(s) for s in seqs)
     ids = np.zeros((len(seqs), t), np.int64)  # <pad> = 0
     for r, s in enumerate(seqs):
         ids[r, : len(s)] = s
-    return torch.from_numpy(np.stack(images)), torch.from_numpy(ids)
+    return batch, torch.from_numpy(ids)
 
 
 def caption_loss(
@@ -205,7 +215,7 @@ def train_caption(
     torch.set_num_threads(cfg.threads)
     rng = seed_everything(cfg.seed)
     train = load_caption_split(data_dir, "train")
-    val = load_caption_split(data_dir, "val")
+    val = load_caption_split(data_dir, "val", limit=cfg.val_images)
     vocab = Vocab.build([c for caps in train.captions for c in caps], min_count=cfg.min_count)
     cfg = replace(cfg, model=replace(cfg.model, vocab_size=len(vocab)))
     model = CaptionModel(cfg.model)
@@ -298,8 +308,9 @@ def evaluate_caption_run(
         "beam": cfg.eval_beam,
         "n_test": len(test.images),
         "train_seconds": round(seconds, 1),
-        "command": " ".join(["lstm-apps", *sys.argv[1:]]) if sys.argv else "",
+        "command": command_line(),
         "data": str(data_dir),
+        "data_generator": read_generator(data_dir),
         "parameters": count_parameters(model),
         "train_config": cfg.to_dict(),
         "history": history,

@@ -11,7 +11,6 @@ from `last/`; the same seed gives the same result.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lstm_apps.cli import command_line
+from lstm_apps.data import read_generator
 from lstm_apps.data.speech_commands import load_speech_commands, read_wav
 from lstm_apps.nn.speech import SpeechClassifierNet, SpeechConfig
 from lstm_apps.runtime.audio import fit_length
@@ -222,8 +223,9 @@ def evaluate_run(
         "test_accuracy": metrics["test"]["accuracy"],
         "val_accuracy": metrics["validation"]["accuracy"],
         "train_seconds": round(seconds, 1),
-        "command": " ".join(["lstm-apps", *sys.argv[1:]]) if sys.argv else "",
+        "command": command_line(),
         "data": str(data_dir),
+        "data_generator": read_generator(data_dir),
         "labels": list(cfg.model.labels),
         "parameters": count_parameters(net),
         "train_config": cfg.to_dict(),
