@@ -1,0 +1,168 @@
+"""`lstm-apps bench`: onnxruntime against PyTorch eager on the same weights, in one process,
+and against the bare arithmetic (numpy GEMMs) of the same work.
+
+    lstm-apps bench                       # full: threads 1 and 2 -> benchmarks/results.json
+                                          #       and BENCHMARKS.md
+    lstm-apps bench --quick               # few repeats, 1 thread -> out/bench-quick/ (CI)
+    lstm-apps bench --only speech --threads 1 --repeats 30
+    python benchmarks/run.py ...          # the same
+
+Speech: a 1 s clip at batch 1, 8, 32; a stream in 100 ms chunks (latency per chunk and
+the real-time factor). Captions: the encoder, one decoder step, a 20-word greedy caption
+and beam 3, at batch 1 and 16. Each against PyTorch eager, onnxruntime fp32 and int8;
+floors for one decoder step and one clip; peak RSS of the API per model; file sizes.
+Where the weights come from: `sources.py`. How a number is taken: `timing.py`.
+
+Importing this package does not import torch (the memory child lives here too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lstm_apps.bench.timing import BenchSettings
+
+FULL = BenchSettings(repeats=15, warmup=3)
+QUICK_SETTINGS = BenchSettings(repeats=3, warmup=1, block_seconds=0.0, max_inner=1)
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    quick: bool = False  # few repeats, one thread count, short stream (what CI runs)
+    threads: tuple[int, ...] = (1, 2)  # onnxruntime intra-op threads = torch threads
+    repeats: int | None = None  # timed blocks per number (default: 15 full, 3 quick)
+    only: str | None = None  # "speech" or "caption"
+    json_path: Path = Path("benchmarks/results.json")
+    markdown_path: Path | None = Path("BENCHMARKS.md")
+    notes_path: Path | None = Path("benchmarks/notes.md")  # hand-written, appended to the .md
+    speech_bundle: Path | None = None  # default: the shipped bundle
+    caption_bundle: Path | None = None
+    speech_checkpoint: Path | None = None  # torch weights the bundle was exported from
+    caption_checkpoint: Path | None = None
+    speech_batches: tuple[int, ...] = (1, 8, 32)
+    caption_batches: tuple[int, ...] = (1, 16)
+    stream_seconds: float = 10.0
+    memory: bool = True  # peak RSS children
+    command: str = "lstm-apps bench"  # what the report says reproduces it
+    speech_config: Any = None  # a SpeechConfig to export fresh instead (tests: tiny models)
+    caption_config: Any = None  # a CaptionConfig likewise
+
+    @property
+    def settings(self) -> BenchSettings:
+        base = QUICK_SETTINGS if self.quick else FULL
+        if self.repeats is None:
+            return base
+        return BenchSettings(self.repeats, base.warmup, base.block_seconds, base.max_inner)
+
+
+def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the `bench` subcommand to an argparse subparsers object; it runs `run_bench`."""
+    s: argparse.ArgumentParser = subparsers.add_parser(
+        "bench", help="onnxruntime vs PyTorch vs the arithmetic floor -> BENCHMARKS.md",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    s.add_argument("--quick", action="store_true", help="few repeats, 1 thread (CI)")
+    s.add_argument("--threads", type=int, nargs="+", default=None, help="default: 1 2 (quick: 1)")
+    s.add_argument("--repeats", type=int, default=None, help="timed blocks per number")
+    s.add_argument("--only", choices=["speech", "caption"], default=None)
+    s.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="results.json goes here (default: benchmarks/; quick: out/bench-quick/)",
+    )
+    s.add_argument(
+        "--markdown",
+        default=None,
+        metavar="FILE",
+        help="default: BENCHMARKS.md (quick: DIR/BENCHMARKS.md)",
+    )
+    s.add_argument("--speech-bundle", default=None, help="default: the shipped bundle")
+    s.add_argument("--caption-bundle", default=None, help="default: the shipped bundle")
+    s.add_argument(
+        "--speech-checkpoint",
+        default=None,
+        help="torch checkpoint the speech bundle was exported from",
+    )
+    s.add_argument(
+        "--caption-checkpoint",
+        default=None,
+        help="torch checkpoint the caption bundle was exported from",
+    )
+    s.add_argument("--no-memory", action="store_true", help="skip the peak-RSS children")
+    s.add_argument(
+        "--render",
+        action="store_true",
+        help="measure nothing: rewrite the markdown from DIR/results.json (after editing "
+        "benchmarks/notes.md)",
+    )
+    s.set_defaults(func=bench_command)  # fmt: skip
+    return s
+
+
+def options_from_args(
+    args: argparse.Namespace, argv: list[str] | None = None, prog: str = "lstm-apps"
+) -> BenchOptions:
+    """BenchOptions from parsed `bench` arguments; `prog` and `argv` make the command
+    the report quotes."""
+    quick = bool(args.quick)
+    out = Path(args.out) if args.out else Path("out/bench-quick" if quick else "benchmarks")
+    md = Path(args.markdown) if args.markdown else (out / "BENCHMARKS.md" if quick
+                                                     else Path("BENCHMARKS.md"))  # fmt: skip
+    opt = lambda v: Path(v) if v else None
+    if argv is None and prog == "lstm-apps":
+        from lstm_apps.cli import command_line  # the `lstm-apps ...` being run
+
+        cmd = command_line()
+    else:
+        cmd = " ".join([prog, shlex.join(argv if argv is not None else sys.argv[1:])]).strip()
+    return BenchOptions(
+        quick=quick,
+        threads=tuple(args.threads) if args.threads else ((1,) if quick else (1, 2)),
+        repeats=args.repeats, only=args.only, json_path=out / "results.json",
+        markdown_path=md, speech_bundle=opt(args.speech_bundle),
+        caption_bundle=opt(args.caption_bundle), speech_checkpoint=opt(args.speech_checkpoint),
+        caption_checkpoint=opt(args.caption_checkpoint), memory=not args.no_memory,
+        stream_seconds=2.0 if quick else 10.0, command=cmd,
+    )  # fmt: skip
+
+
+def bench_command(args: argparse.Namespace, argv: list[str] | None = None,
+                  prog: str = "lstm-apps") -> int:  # fmt: skip
+    """The `bench` subcommand's entry point (argparse `func`)."""
+    options = options_from_args(args, argv, prog)
+    if args.render:
+        import json
+
+        from lstm_apps.bench.report import write_outputs
+        from lstm_apps.runtime.errors import LstmAppsError
+
+        if not options.json_path.is_file():
+            raise LstmAppsError(f"--render: no {options.json_path} to render; run first")
+        report = json.loads(options.json_path.read_text(encoding="utf-8"))
+        write_outputs(report, options.json_path, options.markdown_path, options.notes_path)
+        print(f"wrote {options.markdown_path} from {options.json_path}")
+        return 0
+    run_bench(options)
+    return 0
+
+
+def run_bench(options: BenchOptions, log: Any = print) -> dict[str, Any]:
+    """Run every benchmark the options select; write the JSON (and markdown); return it."""
+    from lstm_apps.bench.runner import run
+
+    report = run(options, log)
+    from lstm_apps.bench.report import write_outputs
+
+    write_outputs(report, options.json_path, options.markdown_path, options.notes_path)
+    log(f"wrote {options.json_path}" + (f" and {options.markdown_path}"
+                                        if options.markdown_path else ""))  # fmt: skip
+    return report
+
+
+__all__ = ["BenchOptions", "add_bench_parser", "bench_command", "options_from_args", "run_bench"]

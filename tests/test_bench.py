@@ -1,0 +1,149 @@
+"""The benchmark in quick mode on tiny models: it runs end to end and its report is whole.
+
+No timing thresholds here (timing belongs to BENCHMARKS.md): only structure, and that every
+number and ratio is finite and positive.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lstm_apps.bench import BenchOptions, add_bench_parser, options_from_args, run_bench
+from lstm_apps.bench.report import TARGETS, markdown
+from lstm_apps.bench.sources import full_length_greedy
+from lstm_apps.nn.caption import CaptionConfig
+from lstm_apps.nn.frontend import FrontendConfig
+from lstm_apps.nn.speech import SpeechConfig
+
+SPEECH = SpeechConfig(hidden_size=16, num_layers=2, frontend=FrontendConfig(n_mels=16))
+CAPTION = CaptionConfig(
+    vocab_size=11, image_size=32, feature_dim=8, embed_dim=6, hidden_size=10, attention_dim=7
+)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    out = tmp_path_factory.mktemp("bench")
+    opts = BenchOptions(
+        quick=True, threads=(1, 2), repeats=1, json_path=out / "results.json",
+        markdown_path=out / "BENCHMARKS.md", notes_path=None, speech_config=SPEECH,
+        caption_config=CAPTION, speech_batches=(1, 2), caption_batches=(1, 2),
+        stream_seconds=1.0, command="pytest",
+    )  # fmt: skip
+    lines: list[str] = []
+    return run_bench(opts, log=lines.append), out
+
+
+def _positive(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def test_every_case_and_backend_is_measured(report: tuple[dict[str, Any], Path]) -> None:
+    rep, _ = report
+    got = {(r["model"], r["case"], r["batch"], r["backend"]) for r in rep["results"]}
+    for batch in (1, 2):
+        for backend in ("torch", "ort_fp32", "ort_int8"):
+            assert ("speech", "clip", batch, backend) in got
+            for case in ("encoder", "step", "greedy", "beam3"):
+                assert ("caption", case, batch, backend) in got
+        assert ("caption", "greedy", batch, "ort_loop") in got
+        assert ("caption", "step", batch, "floor") in got
+    assert ("speech", "clip", 1, "floor") in got
+    for backend in ("torch", "ort_fp32", "ort_int8"):
+        assert ("speech", "stream", 1, backend) in got
+    for r in rep["results"]:
+        assert _positive(r["median_ms"]) and r["p25_ms"] <= r["median_ms"] <= r["p75_ms"], r
+        if r["case"] == "stream":
+            assert _positive(r["real_time_factor"]) and _positive(r["per_chunk_ms"])
+            assert r["chunks"] == 10 and r["audio_seconds"] == pytest.approx(1.0)
+        if r["backend"] == "floor":
+            assert r["macs"] > 0
+
+
+def test_ratios_and_targets_are_finite_and_positive(report: tuple[dict[str, Any], Path]) -> None:
+    rep, _ = report
+    pairs = {(r["model"], r["case"], r["batch"], r["pair"]) for r in rep["ratios"]}
+    assert ("speech", "clip", 1, "torch/ort_int8") in pairs
+    assert ("caption", "greedy", 2, "torch/ort_loop") in pairs
+    assert ("caption", "step", 1, "ort_fp32/floor") in pairs
+    assert all(_positive(r["ratio"]) for r in rep["ratios"])
+    assert [t["target"] for t in rep["targets"]] == [t.name for t in TARGETS]
+    assert all(_positive(t["value"]) and isinstance(t["met"], bool) for t in rep["targets"])
+
+
+def test_memory_children_never_import_torch(report: tuple[dict[str, Any], Path]) -> None:
+    rep, _ = report
+    assert set(rep["memory"]) == {"baseline", "speech fp32", "speech int8", "caption fp32",
+                                  "caption int8"}  # fmt: skip
+    for m in rep["memory"].values():
+        assert m["torch_imported"] is False and _positive(m["peak_rss_mb"])
+    assert rep["memory"]["speech fp32"]["peak_rss_mb"] >= rep["memory"]["baseline"]["peak_rss_mb"]
+    assert all(_positive(b) for b in rep["sizes"].values())
+
+
+def test_outputs_are_written(report: tuple[dict[str, Any], Path]) -> None:
+    rep, out = report
+    assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(rep))
+    md = (out / "BENCHMARKS.md").read_text()
+    sections = ("## Speech", "## Captions", "## The arithmetic floor", "## Memory and files")
+    for text in ("pytest", rep["machine"]["cpu"], *sections, *[t.name for t in TARGETS]):
+        assert text in md, text
+    assert rep["weights"]["speech"].startswith("fresh export")
+    assert "notes" not in markdown(rep, None).split("## Targets")[1]
+    assert markdown(rep, "## What was tried\n\nthings").endswith("things\n")
+
+
+def test_cli_options(tmp_path: Path) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser()
+    add_bench_parser(p.add_subparsers(dest="command"))
+    quick = options_from_args(p.parse_args(["bench", "--quick"]), ["bench", "--quick"])
+    assert quick.quick and quick.threads == (1,) and quick.settings.repeats == 3
+    assert quick.json_path == Path("out/bench-quick/results.json")
+    assert quick.command == "lstm-apps bench --quick"
+    full = options_from_args(
+        p.parse_args(["bench", "--only", "speech", "--threads", "2", "--repeats", "5"]), []
+    )
+    assert full.threads == (2,) and full.only == "speech" and full.settings.repeats == 5
+    assert full.json_path == Path("benchmarks/results.json")
+    assert full.markdown_path == Path("BENCHMARKS.md")
+
+
+def test_full_length_greedy_needs_the_end_constant(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])  # fmt: skip
+    onnx.save(helper.make_model(g), str(tmp_path / "g.onnx"))
+    from lstm_apps.runtime.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match="no <end> constant"):
+        full_length_greedy(tmp_path / "g.onnx", tmp_path / "out.onnx")
+
+
+@pytest.mark.slow
+def test_quick_mode_on_the_shipped_bundles(tmp_path: Path) -> None:
+    """What CI runs: `python benchmarks/run.py --quick` on the real bundles (about 10 s)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_run", Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "quick"
+    assert module.main(["--quick", "--repeats", "1", "--out", str(out), "--no-memory"]) == 0
+    rep = json.loads((out / "results.json").read_text())
+    assert rep["mode"] == "quick" and rep["command"].startswith("python benchmarks/run.py")
+    assert {t["target"] for t in rep["targets"]} == {t.name for t in TARGETS}
+    assert all(_positive(r["ratio"]) for r in rep["ratios"])
+    assert (out / "BENCHMARKS.md").is_file()
