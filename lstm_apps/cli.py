@@ -20,6 +20,15 @@ from pathlib import Path
 
 from lstm_apps.runtime.errors import LstmAppsError
 
+_ARGV: list[str] | None = None  # the arguments main() is running, for command_line()
+
+
+def command_line() -> str:
+    """The `lstm-apps ...` command being run: what metrics.json and model cards quote."""
+    import shlex
+
+    return shlex.join(["lstm-apps", *(_ARGV if _ARGV is not None else sys.argv[1:])])
+
 
 def _cmd_smoke(args: argparse.Namespace) -> int:
     from lstm_apps.onnx.smoke import run_core_smoke
@@ -31,16 +40,19 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from lstm_apps.demo import run_demo
 
-    run_demo(args.out)
-    return 0
+    return 1 if run_demo(args.out, args.samples) else 0
 
 
 def _cmd_data_speech(args: argparse.Namespace) -> int:
     from lstm_apps.data.speech_synth import generate_speech_commands
 
+    words = [w.strip() for w in args.words.split(",")] if args.words else None
+    if words is not None and (not all(words) or len(set(words)) != len(words)):
+        raise LstmAppsError(f"--words {args.words!r}: give distinct, non-empty words")
     r = generate_speech_commands(
         args.out, speakers=args.speakers, repeats=args.repeats, seed=args.seed,
-        noise_seconds=args.noise_seconds, progress=not args.quiet,
+        noise_seconds=args.noise_seconds, progress=not args.quiet, words=words,
+        command=command_line(),
     )  # fmt: skip
     print(
         f"wrote {r.n_files} clips from {r.n_speakers} speakers ({r.speakers_per_split}) "
@@ -53,8 +65,14 @@ def _cmd_data_speech(args: argparse.Namespace) -> int:
 def _cmd_data_shapes(args: argparse.Namespace) -> int:
     from lstm_apps.data.shapes import generate_shapes
 
-    r = generate_shapes(args.out, count=args.count, seed=args.seed, progress=not args.quiet)
-    print(r)
+    r = generate_shapes(
+        args.out, count=args.count, seed=args.seed, progress=not args.quiet,
+        command=command_line(),
+    )  # fmt: skip
+    print(
+        f"wrote {r.count} images ({r.split_counts}), {r.n_bytes / 1e6:.0f} MB, "
+        f"in {r.seconds:.0f}s ({r.images_per_second:.0f} images/s) -> {r.json_path}"
+    )
     return 0
 
 
@@ -98,7 +116,7 @@ def _run_data(run: Path, given: str | None, metrics: dict) -> Path:  # type: ign
 
 def _print_sizes(sizes: dict[str, int]) -> None:
     for name, size in sizes.items():
-        print(f"  {name:18s} {size / 1e6:7.2f} MB")
+        print(f"  {name:30s} {size / 1e6:7.2f} MB")
 
 
 def _cmd_export_speech(args: argparse.Namespace) -> int:
@@ -117,7 +135,10 @@ def _cmd_export_speech(args: argparse.Namespace) -> int:
         unknown_fraction=tc.get("unknown_fraction", 0.1),
     )  # fmt: skip
     test, _ = load_split(data, "test", split_cfg)
-    r = export_speech(ck.model, args.out, test.x.numpy(), metrics=metrics)  # type: ignore[arg-type]
+    r = export_speech(
+        ck.model, args.out, test.x.numpy(), metrics=metrics,  # type: ignore[arg-type]
+        command=command_line(), min_int8_agreement=args.min_int8_agreement,
+    )  # fmt: skip
     print(f"exported {run / args.checkpoint} -> {args.out}")
     print(f"  torch vs model.onnx          max |diff| {r.offline_max_diff:.2e}")
     print(f"  stream.onnx vs model.onnx    max |diff| {r.stream_max_diff:.2e}")
@@ -216,7 +237,10 @@ def _cmd_export_caption(args: argparse.Namespace) -> int:
     model, vocab, metrics = _caption_run(run, args.checkpoint)
     test = load_caption_split(_run_data(run, args.data, metrics), "test")
     images = test.images[: args.parity_images]
-    r = export_caption(model, vocab, args.out, images, metrics=metrics)  # type: ignore[arg-type]
+    r = export_caption(
+        model, vocab, args.out, images, metrics=metrics,  # type: ignore[arg-type]
+        command=command_line(),
+    )  # fmt: skip
     print(f"exported {run / args.checkpoint} -> {args.out}")
     print(f"  greedy tokens agree (torch, encoder+decoder, greedy.onnx): {r.images_checked} images")
     print(f"  decoder.onnx vs torch logprobs  max |diff| {r.max_logprob_diff:.2e}")
@@ -275,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="the README's main job: run what the project ships")
     s.add_argument("--out", default="out/demo", help="where pictures and files go")
+    s.add_argument("--samples", default=None, help="sample inputs (default: ./samples)")
     s.set_defaults(func=_cmd_demo)
 
     s = sub.add_parser("smoke", help="export the shared core and check onnxruntime parity")
@@ -289,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--speakers", type=int, default=None, help="cap on voices (default: all)")
     s.add_argument("--repeats", type=int, default=2, help="utterances per word and speaker")
     s.add_argument("--noise-seconds", type=float, default=60.0, help="length of each noise file")
+    s.add_argument("--words", default=None, help="comma-separated words (default: all 30)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_data_speech)
@@ -338,8 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True, help="folder with dataset_<name>.json + images")
     s.add_argument("--out", required=True, help="run folder; rerun to resume")
     s.add_argument("--epochs", type=int, default=40)
-    s.add_argument("--batch-size", type=int, default=32, help="images per step")
-    s.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    s.add_argument("--batch-size", type=int, default=64, help="images per step")
+    s.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     s.add_argument("--backbone", default="mobilenet_v3_small", help="torchvision backbone")
     s.add_argument("--weights", default=None, help="local torchvision weights file (optional)")
     s.add_argument("--train-backbone", choices=["frozen", "finetune"], default="finetune",
@@ -394,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("out", help="bundle folder (replaced atomically)")
     s.add_argument("--checkpoint", default="best", help="best or last")
     s.add_argument("--data", default=None, help="data folder (default: the run's)")
+    s.add_argument("--min-int8-agreement", type=float, default=0.99,
+                   help="fail unless int8 and fp32 agree on this share of test clips")  # fmt: skip
     s.set_defaults(func=_cmd_export_speech)
     s = esub.add_parser("caption", help="encoder.onnx, decoder.onnx, greedy.onnx + JSON")
     s.add_argument("run", help="the run folder of `train caption`")
@@ -402,11 +430,94 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", default=None, help="data folder (default: the run's)")
     s.add_argument("--parity-images", type=int, default=100, help="test images for parity")
     s.set_defaults(func=_cmd_export_caption)
+    s = sub.add_parser(
+        "explain",
+        help="draw the LSTM's forget/input/output gates under what it read (needs torch)",
+    )
+    s.add_argument("what", choices=["speech", "caption"])
+    s.add_argument("input", help="a WAV file (speech) or an image (caption)")
+    s.add_argument("--png", default=None, help="picture to write (default: out/explain/...)")
+    s.add_argument(
+        "--model", default=None, help="bundle, run or checkpoint folder (default: shipped)"
+    )
+    s.set_defaults(func=_cmd_explain)
+
+    s = sub.add_parser(
+        "release",
+        help="remake the shipped bundles: data, training, export, cards (~35 min)",
+        description="Generate both data sets, train both models, export them with parity "
+        "checks and model cards. Resumable: rerun after an interruption.",
+    )
+    s.add_argument("--only", choices=["speech", "caption"], default=None, help="one bundle")
+    s.add_argument(
+        "--work",
+        default=None,
+        help="folder for data and runs (runs/release; quick: runs/release-quick)",
+    )
+    s.add_argument("--fresh", action="store_true", help="delete this release's data and runs first")
+    s.add_argument("--out", default="export", help="where the bundles go")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quick", action="store_true", help="tiny data, 1 epoch: a pipeline check")
+    s.set_defaults(func=_cmd_release)
+
+    from lstm_apps.bench import add_bench_parser  # light: imports no torch
+
+    add_bench_parser(sub)
     return p
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from lstm_apps import explain as ex
+
+    out = Path(args.png or f"out/explain/{args.what}_{Path(args.input).stem}.png")
+    if args.what == "speech":
+        from lstm_apps.runtime.audio import load_audio
+
+        net = ex.load_speech_model(args.model)
+        rate = net.config.frontend.sample_rate
+        audio = load_audio(args.input, target_rate=rate)
+        if len(audio) > ex.MAX_EXPLAIN_SECONDS * rate:
+            print(f"  {args.input}: drawing its first {ex.MAX_EXPLAIN_SECONDS:.0f} s")
+            audio = audio[: int(ex.MAX_EXPLAIN_SECONDS * rate)]
+        speech = ex.explain_speech(net, audio)
+        k = int(speech.probs[-1].argmax())
+        said = f"{speech.labels[k]!r} ({speech.probs[-1, k]:.0%} at the last frame)"
+        ex.plot_speech(speech, out, f"{Path(args.input).name}: heard {said}")
+        print(f"{args.input}: heard {said}, {len(speech.logmel)} frames")
+        layers = speech.layers
+    else:
+        from lstm_apps.runtime.image import load_image
+
+        model, vocab = ex.load_caption_model(args.model)
+        caption = ex.explain_caption(model, vocab, load_image(args.input))
+        ex.plot_caption(caption, out)
+        print(f"{args.input}: {' '.join(caption.words)}")
+        layers = caption.layers
+    for gate in ex.GATES:
+        means = ", ".join(f"{getattr(layer, gate).mean():.2f}" for layer in layers)
+        print(f"  {gate:6s} gate, mean per layer: {means}")
+    print(f"picture: {out}")
+    return 0
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    from lstm_apps.release import release
+
+    kinds = (args.only,) if args.only else ("speech", "caption")
+    release(kinds, work=args.work, out=args.out, quick=args.quick, seed=args.seed, fresh=args.fresh)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    global _ARGV
+    outer, _ARGV = _ARGV, list(argv) if argv is not None else sys.argv[1:]
+    try:
+        return _run(build_parser().parse_args(_ARGV))
+    finally:  # `release` calls main() for each step; a caller's command comes back after
+        _ARGV = outer
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except LstmAppsError as e:

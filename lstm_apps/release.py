@@ -1,0 +1,132 @@
+"""`lstm-apps release`: remake the shipped bundles from nothing, on this machine.
+
+    lstm-apps release                      # both bundles into export/, work in runs/release
+    lstm-apps release --only caption       # one of them
+    lstm-apps release --quick --out /tmp/x # tiny data, one epoch: checks the pipeline only
+                                           # (work in runs/release-quick)
+    lstm-apps release --fresh              # forget earlier data and runs: start over
+
+Each bundle is a fixed list of ordinary `lstm-apps` commands (generate the data, train,
+export with its parity checks), run in this process, so MODEL_CARD.md can quote the
+exact command of every step. Rerun after an interruption: a data folder whose
+generator.json has the same settings is kept, a finished run (metrics.json written by
+the same command) is kept, an unfinished one resumes from its last epoch. "The same
+command" does not see code changes: after changing the generators or the training code,
+rerun with --fresh.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lstm_apps.runtime.errors import LstmAppsError
+
+MAX_BUNDLE_BYTES = 20_000_000  # DESIGN: each shipped bundle under 20 MB
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    argv: list[str]  # arguments of `lstm-apps`
+    done: Path  # this file exists when the step has finished ...
+    same: str | None = None  # ... and, if set, holds this text (settings or command)
+
+    @property
+    def command(self) -> str:
+        return shlex.join(["lstm-apps", *self.argv])
+
+    def finished(self) -> bool:
+        if not self.done.is_file():
+            return False
+        return self.same is None or self.same in self.done.read_text(encoding="utf-8")
+
+
+def _json_value(key: str, value: object) -> str:
+    """How `key: value` appears in a file written by json.dumps(..., indent=2)."""
+    return f'"{key}": {json.dumps(value)}'
+
+
+def plan(kind: str, work: Path, out: Path, *, quick: bool = False, seed: int = 0) -> list[Step]:
+    """The commands that make the `kind` bundle ("speech" or "caption")."""
+    data, run, bundle = work / "data" / kind, work / "runs" / kind, out / kind
+    s = str
+    if kind == "speech":
+        gen = ["--repeats", "1", "--speakers", "24", "--noise-seconds", "5"] if quick else []
+        gen += ["--words", "yes,no,up,cat"] if quick else []
+        train = ["--epochs", "1", "--hidden", "32", "--layers", "1", "--threads", "1"]
+        train = train if quick else ["--epochs", "25"]
+        data_argv = ["data", "speech", s(data), "--seed", s(seed), "--quiet", *gen]
+    elif kind == "caption":
+        gen = ["--count", "60"] if quick else ["--count", "20000"]
+        train = ["--epochs", "1", "--image-size", "64", "--hidden", "32", "--threads", "1"]
+        train = train if quick else ["--epochs", "15"]
+        data_argv = ["data", "shapes", s(data), "--seed", s(seed), "--quiet", *gen]
+    else:
+        raise ValueError(f"unknown bundle {kind!r}; choose speech or caption")
+    train_argv = ["train", kind, "--data", s(data), "--out", s(run), "--seed", s(seed), *train]
+    export_argv = ["export", kind, s(run), s(bundle)]
+    if quick:  # a one-epoch model is near chance: parity of tokens is checked, not skill
+        export_argv += ["--parity-images", "8"] if kind == "caption" else []
+        export_argv += ["--min-int8-agreement", "0.5"] if kind == "speech" else []
+    return [
+        Step("data", data_argv, data / "generator.json", _json_value("command", _join(data_argv))),
+        Step("train", train_argv, run / "metrics.json", _json_value("command", _join(train_argv))),
+        Step("export", export_argv, bundle / "MODEL_CARD.md", _join(export_argv)),
+    ]
+
+
+def _join(argv: list[str]) -> str:
+    return shlex.join(["lstm-apps", *argv])
+
+
+def release(
+    kinds: tuple[str, ...] = ("speech", "caption"),
+    *,
+    work: str | Path | None = None,
+    out: str | Path = "export",
+    quick: bool = False,
+    seed: int = 0,
+    fresh: bool = False,
+) -> dict[str, dict[str, float]]:
+    """Run every step not yet done; returns {kind: {step: seconds}}. Raises on failure.
+    work: data and runs (default runs/release, runs/release-quick for quick);
+    fresh: delete this release's data and run folders first."""
+    from lstm_apps.cli import main
+
+    work = (
+        Path(work) if work is not None else Path("runs/release-quick" if quick else "runs/release")
+    )
+    out = Path(out)
+    spent: dict[str, dict[str, float]] = {}
+    for kind in kinds:
+        steps = plan(kind, work, out, quick=quick, seed=seed)
+        if fresh:
+            for folder in (work / "data" / kind, work / "runs" / kind):
+                if folder.exists():
+                    print(f"--fresh: deleting {folder}", flush=True)
+                    shutil.rmtree(folder)
+        spent[kind] = {}
+        for step in steps:
+            print(f"\n[release {kind}: {step.name}] {step.command}", flush=True)
+            if step.name != "export" and step.finished():
+                made = time.strftime("%Y-%m-%d %H:%M", time.localtime(step.done.stat().st_mtime))
+                print(f"  already done ({step.done}, {made}): kept; --fresh redoes it", flush=True)
+                continue
+            start = time.perf_counter()
+            code = main(step.argv)
+            spent[kind][step.name] = time.perf_counter() - start
+            if code != 0:
+                raise LstmAppsError(f"release {kind}: `{step.command}` failed (exit {code})")
+        size = sum(p.stat().st_size for p in (out / kind).rglob("*") if p.is_file())
+        if size > MAX_BUNDLE_BYTES:
+            raise LstmAppsError(f"{out / kind} is {size / 1e6:.1f} MB, over the 20 MB budget")
+        print(f"  {out / kind}: {size / 1e6:.1f} MB, card: {out / kind / 'MODEL_CARD.md'}")
+    print("\nrelease done: " + ", ".join(
+        f"{kind} {sum(t.values()) / 60:.1f} min" for kind, t in spent.items()
+    ))  # fmt: skip
+    return spent

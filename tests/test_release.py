@@ -1,0 +1,109 @@
+"""`lstm-apps release --quick` end to end, its resume, and `lstm-apps explain` on its output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from lstm_apps.cli import main
+from lstm_apps.release import plan
+from lstm_apps.runtime.caption import Captioner
+from lstm_apps.runtime.errors import ModelFileError
+from lstm_apps.runtime.speech import SpeechClassifier
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("release")
+    code = main(["release", "--quick", "--work", str(root / "work"), "--out", str(root / "out")])
+    assert code == 0
+    return root
+
+
+def test_release_writes_both_bundles_with_cards_and_checkpoints(released: Path) -> None:
+    out = released / "out"
+    for kind in ("speech", "caption"):
+        steps = plan(kind, released / "work", out, quick=True)
+        bundle = out / kind
+        assert (bundle / "checkpoint" / "model.safetensors").is_file()
+        card = (bundle / "MODEL_CARD.md").read_text()
+        for step in steps:  # the card quotes the exact command of every step
+            assert step.command in card, (step.command, card)
+        assert "## Inputs and outputs" in card and "total:" in card
+        generator = json.loads((released / "work" / "data" / kind / "generator.json").read_text())
+        assert generator["command"] == steps[0].command
+        assert generator["settings"]["seed"] == 0
+    assert SpeechClassifier.from_dir(out / "speech").classify(
+        [str(p) for p in sorted((ROOT / "samples" / "speech").glob("*_*.wav"))[:2]]
+    )
+    assert Captioner.from_dir(out / "caption").caption([ROOT / "samples" / "images" / "scene1.png"])
+
+
+def test_release_rerun_keeps_finished_steps(
+    released: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    work, out = released / "work", released / "out"
+    metrics = (work / "runs" / "caption" / "metrics.json").stat().st_mtime_ns
+    assert main(["release", "--quick", "--only", "caption", "--work", str(work),
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert capsys.readouterr().out.count("already done (") == 2  # data and training
+    assert (work / "runs" / "caption" / "metrics.json").stat().st_mtime_ns == metrics
+
+
+def test_release_refuses_a_data_folder_made_differently(
+    released: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    work = released / "work"
+    code = main(["release", "--quick", "--only", "caption", "--seed", "3", "--work",
+                 str(work), "--out", str(released / "out3")])  # fmt: skip
+    assert code == 2
+    assert "exists and is not an empty folder" in capsys.readouterr().err
+
+
+def test_release_fresh_redoes_every_step(released: Path) -> None:
+    work = released / "work"
+    before = (work / "runs" / "caption" / "metrics.json").stat().st_mtime_ns
+    data = (work / "data" / "caption" / "generator.json").stat().st_mtime_ns
+    assert main(["release", "--quick", "--only", "caption", "--fresh", "--work", str(work),
+                 "--out", str(released / "out-fresh")]) == 0  # fmt: skip
+    assert (work / "runs" / "caption" / "metrics.json").stat().st_mtime_ns != before
+    assert (work / "data" / "caption" / "generator.json").stat().st_mtime_ns != data
+    assert (released / "out-fresh" / "caption" / "MODEL_CARD.md").is_file()
+
+
+def test_explain_draws_gates_for_both_heads(released: Path, tmp_path: Path) -> None:
+    out = released / "out"
+    wav = sorted((ROOT / "samples" / "speech").glob("*_*.wav"))[0]
+    png = tmp_path / "speech.png"
+    assert main(["explain", "speech", str(wav), "--model", str(out / "speech"),
+                 "--png", str(png)]) == 0  # fmt: skip
+    assert Image.open(png).size[1] > 400
+    png = tmp_path / "caption.png"
+    image = ROOT / "samples" / "images" / "scene1.png"
+    assert main(["explain", "caption", str(image), "--model", str(out / "caption"),
+                 "--png", str(png)]) == 0  # fmt: skip
+    assert Image.open(png).size[0] > 400
+
+
+def test_explain_names_a_folder_without_weights(tmp_path: Path) -> None:
+    from lstm_apps.explain import resolve_checkpoint
+
+    with pytest.raises(ModelFileError, match="no speech weights"):
+        resolve_checkpoint("speech", tmp_path)
+
+
+def test_explain_refuses_a_gru_by_name(tmp_path: Path) -> None:
+    from lstm_apps.explain import load_speech_model
+    from lstm_apps.nn.speech import SpeechClassifierNet, SpeechConfig
+    from lstm_apps.train.checkpoint import save_checkpoint
+
+    net = SpeechClassifierNet(SpeechConfig(hidden_size=8, num_layers=1, cell="gru"))
+    save_checkpoint(tmp_path / "gru", net, kind="speech")
+    with pytest.raises(ModelFileError, match="cell is a GRU"):
+        load_speech_model(tmp_path / "gru")
