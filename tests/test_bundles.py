@@ -1,0 +1,75 @@
+"""The shipped bundles keep their model cards' promises on freshly generated data.
+
+Fresh data = new seeds: new utterances (rates, pitches) from the test-split voices the
+model never heard, and new shapes scenes. A fresh sample of n items measures the
+accuracy p only to about sqrt(p (1 - p) / n), so the check allows four of those plus one
+point; a real regression (a broken export, a wrong preprocessing) falls far below.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstm_apps.runtime.session import default_bundle
+
+pytestmark = pytest.mark.slow
+
+
+def _card(name: str) -> str:
+    return (default_bundle(name) / "MODEL_CARD.md").read_text()
+
+
+def _floor(promised: float, n: int) -> float:
+    return promised - 4 * math.sqrt(promised * (1 - promised) / n) - 0.01
+
+
+def test_speech_bundle_reaches_its_card_accuracy_on_fresh_clips(tmp_path: Path) -> None:
+    from lstm_apps.data.speech_synth import generate_speech_commands
+    from lstm_apps.runtime.speech import SpeechClassifier
+    from lstm_apps.train.checkpoint import load_checkpoint
+    from lstm_apps.train.speech import SpeechTrainConfig, load_split
+
+    match = re.search(r"test accuracy: \*\*([\d.]+)%\*\*", _card("speech"))
+    assert match, "the speech card states no test accuracy"
+    promised = float(match.group(1)) / 100
+    data = tmp_path / "speech"
+    generate_speech_commands(data, speakers=300, repeats=1, seed=11, noise_seconds=10,
+                             progress=False)  # fmt: skip
+    config = load_checkpoint(default_bundle("speech") / "checkpoint").config
+    test, _ = load_split(data, "test", SpeechTrainConfig(model=config, seed=11))
+    clf = SpeechClassifier.default(intra_op_threads=1)
+    probs = clf.probabilities(list(test.x.numpy()), sample_rate=clf.sample_rate)
+    pred = np.array([p[-1].argmax() for p in probs])
+    accuracy = float((pred == test.y.numpy()).mean())
+    n = len(pred)
+    assert n >= 200
+    assert accuracy >= _floor(promised, n), f"{accuracy:.2%} on {n} clips, card {promised:.2%}"
+
+
+def test_caption_bundle_reaches_its_card_accuracy_on_fresh_scenes(tmp_path: Path) -> None:
+    from lstm_apps.data.captions import load_karpathy
+    from lstm_apps.data.shapes import content_correct_from_reference, generate_shapes
+    from lstm_apps.runtime.caption import Captioner
+
+    card = _card("caption")
+    match = re.search(r"\| beam 3 \|.*\| ([\d.]+)% \|", card)
+    assert match, "the caption card states no beam-3 content accuracy"
+    promised = float(match.group(1)) / 100
+    report = generate_shapes(tmp_path / "shapes", count=400, seed=11, progress=False)
+    items = load_karpathy(report.json_path, image_root=report.out_dir).items
+    captions = Captioner.default(intra_op_threads=1).caption(
+        [it.image_path for it in items], beam_size=3
+    )
+    right = [
+        content_correct_from_reference(c.tokens, it.captions[0])
+        for c, it in zip(captions, items, strict=True)
+    ]
+    accuracy = float(np.mean(right))
+    assert accuracy >= _floor(promised, len(items)), (
+        f"{accuracy:.2%} on {len(items)} fresh scenes, card {promised:.2%}"
+    )
