@@ -138,6 +138,7 @@ def _cmd_export_speech(args: argparse.Namespace) -> int:
     r = export_speech(
         ck.model, args.out, test.x.numpy(), metrics=metrics,  # type: ignore[arg-type]
         command=command_line(), min_int8_agreement=args.min_int8_agreement,
+        max_bytes=_max_bytes(args),
     )  # fmt: skip
     print(f"exported {run / args.checkpoint} -> {args.out}")
     print(f"  torch vs model.onnx          max |diff| {r.offline_max_diff:.2e}")
@@ -229,6 +230,14 @@ def _caption_run(run: Path, checkpoint: str) -> tuple[object, object, dict]:  # 
     return ck.model, vocab, _run_metrics(run)
 
 
+def _max_bytes(args: argparse.Namespace) -> int | None:
+    if args.max_mb is None:
+        return None
+    if not args.max_mb > 0:
+        raise LstmAppsError(f"--max-mb must be positive, got {args.max_mb}")
+    return int(args.max_mb * 1e6)
+
+
 def _cmd_export_caption(args: argparse.Namespace) -> int:
     from lstm_apps.onnx.caption import export_caption
     from lstm_apps.train.caption import load_caption_split
@@ -239,7 +248,7 @@ def _cmd_export_caption(args: argparse.Namespace) -> int:
     images = test.images[: args.parity_images]
     r = export_caption(
         model, vocab, args.out, images, metrics=metrics,  # type: ignore[arg-type]
-        command=command_line(),
+        command=command_line(), max_bytes=_max_bytes(args),
     )  # fmt: skip
     print(f"exported {run / args.checkpoint} -> {args.out}")
     print(f"  greedy tokens agree (torch, encoder+decoder, greedy.onnx): {r.images_checked} images")
@@ -288,6 +297,9 @@ def _cmd_caption(args: argparse.Namespace) -> int:
             save_attention_png(out, load_image(path), c.tokens, c.attention)
             print(f"{'':{width}s}  attention -> {out}")
     return 0
+
+
+_MAX_MB_HELP = "refuse a bundle over this many MB (OUT is then left as it was)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -422,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", default=None, help="data folder (default: the run's)")
     s.add_argument("--min-int8-agreement", type=float, default=0.99,
                    help="fail unless int8 and fp32 agree on this share of test clips")  # fmt: skip
+    s.add_argument("--max-mb", type=float, default=None, help=_MAX_MB_HELP)
     s.set_defaults(func=_cmd_export_speech)
     s = esub.add_parser("caption", help="encoder.onnx, decoder.onnx, greedy.onnx + JSON")
     s.add_argument("run", help="the run folder of `train caption`")
@@ -429,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", default="best", help="best or last")
     s.add_argument("--data", default=None, help="data folder (default: the run's)")
     s.add_argument("--parity-images", type=int, default=100, help="test images for parity")
+    s.add_argument("--max-mb", type=float, default=None, help=_MAX_MB_HELP)
     s.set_defaults(func=_cmd_export_caption)
     s = sub.add_parser(
         "explain",

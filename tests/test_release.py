@@ -66,6 +66,21 @@ def test_release_refuses_a_data_folder_made_differently(
     assert "exists and is not an empty folder" in capsys.readouterr().err
 
 
+def test_export_refuses_a_bundle_over_its_budget_and_keeps_the_old_one(
+    released: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, bundle = released / "work" / "runs" / "caption", released / "out" / "caption"
+    before = {p.name: p.read_bytes() for p in bundle.iterdir() if p.is_file()}
+    siblings = sorted(p.name for p in bundle.parent.iterdir())
+    code = main(["export", "caption", str(run), str(bundle), "--parity-images", "4",
+                 "--max-mb", "0.5"])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "over the limit of 0.5 MB" in err and "left as it was" in err, err
+    assert {p.name: p.read_bytes() for p in bundle.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in bundle.parent.iterdir()) == siblings  # no temporary left
+
+
 def test_release_fresh_redoes_every_step(released: Path) -> None:
     work = released / "work"
     before = (work / "runs" / "caption" / "metrics.json").stat().st_mtime_ns

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from lstm_apps.data.captions import Vocab
 from lstm_apps.nn.caption import CaptionModel, generate
-from lstm_apps.onnx.card import bundle_sizes
+from lstm_apps.onnx.card import bundle_sizes, check_budget
 from lstm_apps.onnx.export import add_metadata, export_onnx
 from lstm_apps.runtime.errors import ParityError
 from lstm_apps.runtime.files import atomic_dir
@@ -250,6 +250,7 @@ def export_caption(
     *,
     metrics: dict[str, Any] | None = None,
     command: str = "lstm-apps export caption RUN OUT",
+    max_bytes: int | None = None,
 ) -> CaptionExportReport:
     """Write the bundle atomically. images (N, H, W, 3) uint8: real inputs for parity."""
     from lstm_apps.onnx.caption_card import model_card
@@ -300,6 +301,7 @@ def export_caption(
         report = CaptionExportReport(
             report.max_logprob_diff, report.images_checked, bundle_sizes(tmp)
         )
+        check_budget(report.sizes, max_bytes, out_dir)
         card = model_card(model, report, metrics or {}, tmp, command)
         (tmp / "MODEL_CARD.md").write_text(card)
     return report

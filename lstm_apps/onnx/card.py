@@ -9,12 +9,26 @@ from typing import Any
 
 import onnx
 
+from lstm_apps.runtime.errors import LstmAppsError
+
 _DTYPES = {
     onnx.TensorProto.FLOAT: "float32",
     onnx.TensorProto.INT64: "int64",
     onnx.TensorProto.UINT8: "uint8",
     onnx.TensorProto.INT32: "int32",
 }
+
+
+def check_budget(sizes: dict[str, int], max_bytes: int | None, out_dir: str | Path) -> None:
+    """Refuse a bundle over `max_bytes` before it replaces `out_dir` (None: no limit)."""
+    total = sum(sizes.values())
+    if max_bytes is not None and total > max_bytes:
+        biggest = max(sizes, key=lambda k: sizes[k])
+        raise LstmAppsError(
+            f"{out_dir}: the bundle would be {total / 1e6:.1f} MB, over the limit of "
+            f"{max_bytes / 1e6:.1f} MB (largest file: {biggest}, {sizes[biggest] / 1e6:.1f} "
+            f"MB); {out_dir} was left as it was"
+        )
 
 
 def data_line(metrics: dict[str, Any], made_by: str) -> str:

@@ -25,7 +25,14 @@ import onnx
 import torch
 
 from lstm_apps.nn.speech import SpeechClassifierNet, SpeechStream
-from lstm_apps.onnx.card import bundle_sizes, data_line, io_lines, reproduce_lines, size_lines
+from lstm_apps.onnx.card import (
+    bundle_sizes,
+    check_budget,
+    data_line,
+    io_lines,
+    reproduce_lines,
+    size_lines,
+)
 from lstm_apps.onnx.export import add_metadata, export_onnx
 from lstm_apps.runtime.errors import ParityError
 from lstm_apps.runtime.files import atomic_dir
@@ -176,6 +183,7 @@ def export_speech(
     stream_chunks: tuple[int, ...] = (1600, 320),
     metrics: dict[str, Any] | None = None,
     command: str = "lstm-apps export speech RUN OUT",
+    max_bytes: int | None = None,
 ) -> SpeechExportReport:
     """Write the bundle to out_dir (atomically: all files or none). clips (N, S) float32
     are real inputs for the stream and int8 checks, e.g. the test split."""
@@ -247,6 +255,7 @@ def export_speech(
         (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
         save_checkpoint(tmp / "checkpoint", net, kind="speech")  # for explain / fine-tuning
         report = SpeechExportReport(offline_diff, stream_diff, agreement, len(x), bundle_sizes(tmp))
+        check_budget(report.sizes, max_bytes, out_dir)
         card = model_card(net, report, metrics or {}, tmp, command)
         (tmp / "MODEL_CARD.md").write_text(card)
     return report
