@@ -311,7 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="the README's main job: run what the project ships")
     s.add_argument("--out", default="out/demo", help="where pictures and files go")
-    s.add_argument("--samples", default=None, help="sample inputs (default: ./samples)")
+    s.add_argument(
+        "--samples",
+        default=None,
+        help="folder with images/ and speech/ (default: the checkout's samples/, else ./samples)",
+    )
     s.set_defaults(func=_cmd_demo)
 
     s = sub.add_parser("smoke", help="export the shared core and check onnxruntime parity")

@@ -13,6 +13,7 @@ equations; without torch those parts say so and step aside.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -96,11 +97,26 @@ def speech_demo(bundle: Path, clips_dir: Path) -> tuple[int, int]:
         detections += stream.accept(audio[i : i + chunk])
     detections += stream.flush()
     spent = time.perf_counter() - start
-    for d in detections:
-        near = [t["word"] for t in truth if t["start"] - 0.1 <= d.time <= t["end"] + 0.8]
-        mark = "ok  " if d.label in near else "??  "
-        print(f"  {mark} {d.time:6.2f} s  {d.label:6s} {d.score:6.1%}")
-    print(f"  {len(detections)} detections, {seconds / spent:.0f}x faster than real time")
+    rows, found, false_alarms = [], set(), 0
+    for d in detections:  # a detection belongs to a word said just before or during it
+        window = [(i, t["start"] - 0.1, t["end"] + 0.8) for i, t in enumerate(truth)]
+        hits = [i for i, lo, hi in window if truth[i]["word"] == d.label and lo <= d.time <= hi]
+        found.update(hits)
+        false_alarms += not hits
+        rows.append((d.time, f"  {'ok  ' if hits else '??  '} {d.time:6.2f} s  {d.label:6s} "
+                             f"{d.score:6.1%}"))  # fmt: skip
+    commands = [i for i, t in enumerate(truth) if t["word"] in clf.labels]
+    for i in commands:
+        if i not in found:
+            t = truth[i]
+            rows.append((t["start"], f"  MISS {t['start']:6.2f} s  {t['word']:6s} not detected"))
+    for _, row in sorted(rows):
+        print(row)
+    print(
+        f"  {len(found & set(commands))} of {len(commands)} commands detected, "
+        f"{false_alarms} false alarm{'s' * (false_alarms != 1)}; "
+        f"{seconds / spent:.0f}x faster than real time"
+    )
     return right, len(clips)
 
 
@@ -142,6 +158,13 @@ def core_demo(out: Path) -> None:
 def run_demo(out: str | Path = "out/demo", samples: str | Path | None = None) -> int:
     """Run every part; returns how many parts could not run (0 = all ran)."""
     out, samples = Path(out), Path(samples) if samples else default_samples()
+    if not (samples / "images").is_dir() and not (samples / "speech").is_dir():
+        print(
+            f"lstm-apps demo: no sample inputs in {samples} (it needs images/ or speech/); "
+            "run it in a checkout of the repository, or pass --samples DIR",
+            file=sys.stderr,
+        )
+        return 1
     print("lstm-apps demo: the shipped bundles, onnxruntime only, nothing trained here")
     parts = {
         "caption": lambda: caption_demo(
