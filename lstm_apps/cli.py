@@ -55,7 +55,9 @@ def _cmd_data_speech(args: argparse.Namespace) -> int:
         command=command_line(),
     )  # fmt: skip
     print(
-        f"wrote {r.n_files} clips from {r.n_speakers} speakers ({r.speakers_per_split}) "
+        f"wrote {r.n_files} clips from {r.n_speakers} speakers ("
+        + ", ".join(f"{split} {n}" for split, n in r.speakers_per_split.items())
+        + ") "
         f"and {r.n_noise_files} noise files, {r.n_bytes / 1e6:.0f} MB, in {r.seconds:.0f}s "
         f"-> {r.out_dir}"
     )
@@ -70,7 +72,9 @@ def _cmd_data_shapes(args: argparse.Namespace) -> int:
         command=command_line(),
     )  # fmt: skip
     print(
-        f"wrote {r.count} images ({r.split_counts}), {r.n_bytes / 1e6:.0f} MB, "
+        f"wrote {r.count} images ("
+        + ", ".join(f"{split} {n}" for split, n in r.split_counts.items())
+        + f"), {r.n_bytes / 1e6:.0f} MB, "
         f"in {r.seconds:.0f}s ({r.images_per_second:.0f} images/s) -> {r.json_path}"
     )
     return 0
@@ -163,11 +167,19 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     clf = _speech_model(args)
     assert isinstance(clf, SpeechClassifier)
     width = max(len(str(p)) for p in args.wav)
+    long = []
     for path, pred in zip(args.wav, clf.classify(args.wav), strict=True):
         runner_up = sorted(pred.scores.items(), key=lambda kv: -kv[1])[1]
         print(
             f"{path!s:{width}s}  {pred.label:10s} {pred.score:6.1%}"
             f"   (next: {runner_up[0]} {runner_up[1]:.1%})"
+        )
+        if pred.windows > 1:
+            long.append(str(path))
+    if long:
+        print(
+            f"({', '.join(long)}: longer than a clip, so the most confident 1 s window "
+            "is shown; `lstm-apps stream` gives every command with its time)"
         )
     return 0
 
@@ -182,6 +194,8 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     x = load_audio(args.wav, target_rate=clf.sample_rate)
     frame = float(clf.stream_info["frame_seconds"])
     stream = clf.stream(DetectorConfig(frame_seconds=frame, threshold=args.threshold))
+    if not args.chunk_ms > 0:
+        raise LstmAppsError(f"--chunk-ms must be positive, got {args.chunk_ms:g}")
     chunk = max(1, round(args.chunk_ms / 1000 * clf.sample_rate))
     print(f"{args.wav}: {len(x) / clf.sample_rate:.1f} s in {args.chunk_ms:g} ms chunks")
     found = 0
@@ -287,7 +301,7 @@ def _cmd_caption(args: argparse.Namespace) -> int:
     caps = cap.caption(args.image, beam_size=args.beam, max_len=args.max_len)
     width = max(len(str(p)) for p in args.image)
     for i, (path, c) in enumerate(zip(args.image, caps, strict=True)):
-        print(f"{path!s:{width}s}  {c.text}   ({c.score:.2f})")
+        print(f"{path!s:{width}s}  {c.text}   (log-probability {c.score:.2f})")
         if args.attention_png:
             from lstm_apps.runtime.attention_png import save_attention_png
             from lstm_apps.runtime.image import load_image
@@ -300,6 +314,31 @@ def _cmd_caption(args: argparse.Namespace) -> int:
 
 
 _MAX_MB_HELP = "refuse a bundle over this many MB (OUT is then left as it was)"
+
+
+class _DefaultsHelp(argparse.HelpFormatter):
+    """--help that shows each option's default, unless it is None/False or already said."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        quiet = action.default in (None, False, argparse.SUPPRESS) or "default" in text
+        if quiet or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _RawDefaultsHelp(_DefaultsHelp, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Give every (sub)parser the defaults-showing help, keeping raw descriptions raw."""
+    raw = issubclass(parser.formatter_class, argparse.RawDescriptionHelpFormatter)
+    parser.formatter_class = _RawDefaultsHelp if raw else _DefaultsHelp
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in set(action.choices.values()):
+                _show_defaults(child)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -320,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("smoke", help="export the shared core and check onnxruntime parity")
     s.add_argument("--out", default=None, help="directory for the ONNX files (default: tmp)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="same seed, same result")
     s.set_defaults(func=_cmd_smoke)
 
     data = sub.add_parser("data", help="generate synthetic data sets in real formats")
@@ -331,13 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--repeats", type=int, default=2, help="utterances per word and speaker")
     s.add_argument("--noise-seconds", type=float, default=60.0, help="length of each noise file")
     s.add_argument("--words", default=None, help="comma-separated words (default: all 30)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="same seed, same result")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_data_speech)
     s = dsub.add_parser("shapes", help="shapes scenes with captions, Karpathy split JSON")
     s.add_argument("out", help="output folder (must not exist or be empty)")
-    s.add_argument("--count", type=int, default=5000, help="number of images")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--count", type=int, default=20000, help="number of images (the shipped set)")
+    s.add_argument("--seed", type=int, default=0, help="same seed, same result")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_data_shapes)
 
@@ -346,15 +385,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = tsub.add_parser("speech", help="the speech-command classifier")
     s.add_argument("--data", required=True, help="a Speech Commands folder (real or generated)")
     s.add_argument("--out", required=True, help="run folder; rerun to resume")
-    s.add_argument("--epochs", type=int, default=25)
-    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--epochs", type=int, default=25, help="passes over the training split")
+    s.add_argument("--batch-size", type=int, default=64, help="clips per step")
     s.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     s.add_argument("--hidden", type=int, default=128, help="LSTM width")
     s.add_argument("--layers", type=int, default=2, help="LSTM layers")
-    s.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
-    s.add_argument("--dropout", type=float, default=0.1)
+    s.add_argument("--cell", choices=["lstm", "gru"], default="lstm", help="recurrent cell")
+    s.add_argument("--dropout", type=float, default=0.1, help="between layers and before the head")
     s.add_argument("--threads", type=int, default=2, help="torch threads")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="same seed, same result")
     s.add_argument("--no-augment", action="store_true", help="train on clean clips only")
     s.add_argument("--no-resume", action="store_true", help="ignore an existing last/")
     s.set_defaults(func=_cmd_train_speech)
@@ -379,7 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = tsub.add_parser("caption", help="the attention captioner")
     s.add_argument("--data", required=True, help="folder with dataset_<name>.json + images")
     s.add_argument("--out", required=True, help="run folder; rerun to resume")
-    s.add_argument("--epochs", type=int, default=40)
+    s.add_argument(
+        "--epochs", type=int, default=15, help="passes over the training split (shipped: 15 on 20k)"
+    )
     s.add_argument("--batch-size", type=int, default=64, help="images per step")
     s.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     s.add_argument("--backbone", default="mobilenet_v3_small", help="torchvision backbone")
@@ -388,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --weights: keep the backbone frozen or fine-tune it")  # fmt: skip
     s.add_argument("--image-size", type=int, default=128, help="side the encoder resizes to")
     s.add_argument("--hidden", type=int, default=256, help="LSTM width")
-    s.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
+    s.add_argument("--cell", choices=["lstm", "gru"], default="lstm", help="recurrent cell")
     s.add_argument("--refs", choices=["all", "first"], default="first",
                    help="train on the first reference per image, or a random one")  # fmt: skip
     s.add_argument(
@@ -404,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="chance of a mirror top-bottom (swaps above/below); 0 for photos",
     )
     s.add_argument("--threads", type=int, default=2, help="torch threads")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="same seed, same result")
     s.add_argument("--no-resume", action="store_true", help="ignore an existing last/")
     s.set_defaults(func=_cmd_train_caption)
 
@@ -412,10 +453,10 @@ def build_parser() -> argparse.ArgumentParser:
     vsub = evl.add_subparsers(dest="what", required=True, metavar="KIND")
     s = vsub.add_parser("caption", help="BLEU-1..4, CIDEr, content accuracy (shapes)")
     s.add_argument("run", help="the run folder of `train caption`")
-    s.add_argument("--split", default="test", choices=["train", "val", "test"])
-    s.add_argument("--beam", type=int, default=3)
+    s.add_argument("--split", default="test", choices=["train", "val", "test"], help="split")
+    s.add_argument("--beam", type=int, default=3, help="beam size (1: greedy)")
     s.add_argument("--jpeg", type=int, default=None, metavar="Q", help="re-encode as JPEG first")
-    s.add_argument("--checkpoint", default="best")
+    s.add_argument("--checkpoint", default="best", help="best or last")
     s.add_argument("--data", default=None, help="data folder (default: the run's)")
     s.set_defaults(func=_cmd_eval_caption)
 
@@ -474,13 +515,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--fresh", action="store_true", help="delete this release's data and runs first")
     s.add_argument("--out", default="export", help="where the bundles go")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="same seed, same result")
     s.add_argument("--quick", action="store_true", help="tiny data, 1 epoch: a pipeline check")
     s.set_defaults(func=_cmd_release)
 
     from lstm_apps.bench import add_bench_parser  # light: imports no torch
 
     add_bench_parser(sub)
+    _show_defaults(p)
     return p
 
 
@@ -547,3 +589,8 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("lstm-apps: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `lstm-apps stream x.wav | head`: the reader left; stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

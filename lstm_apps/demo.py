@@ -188,7 +188,7 @@ def run_demo(out: str | Path = "out/demo", samples: str | Path | None = None) ->
     core_demo(out)
     _rule("where the pictures went")
     if "caption" in ran:
-        print(f"  {out / 'attention'}/*.png   where each word of each caption looked")
+        print(f"  {out / 'attention'}/*.png   each word's attention over its image")
     for p in pictures:
         print(f"  {p}   gates of the LSTM under its input")
     return failed

@@ -111,7 +111,8 @@ def plot_speech(ex: SpeechExplanation, path: str | os.PathLike[str], title: str 
     for ax, gate in zip(axes[1:4], GATES, strict=True):
         _gate_map(ax, [getattr(layer, gate) for layer in ex.layers], gate, extent_t)
     for k in top:
-        axes[4].plot(np.arange(frames) * ex.seconds_per_frame, ex.probs[:, k], label=ex.labels[k])
+        name = ex.labels[k].strip("_")  # matplotlib hides labels that start with "_"
+        axes[4].plot(np.arange(frames) * ex.seconds_per_frame, ex.probs[:, k], label=name)
     axes[4].set_ylim(0, 1.02)
     axes[4].set_ylabel("probability")
     axes[4].set_xlabel("time (s)")
@@ -207,7 +208,10 @@ def _gate_map(ax, layers: list[np.ndarray], gate: str, extent_t: float | None) -
         ax.axhline(i * layers[0].shape[1], color="white", lw=1)
     mean = ", ".join(f"layer {i + 1} mean {a.mean():.2f}" for i, a in enumerate(layers))
     ax.set_title(f"{gate} gate per unit ({mean})", fontsize=9)
-    ax.set_ylabel("unit")
+    hidden = layers[0].shape[1]
+    ax.set_yticks([(i + 0.5) * hidden for i in range(len(layers))],
+                  [f"layer {i + 1}" for i in range(len(layers))], fontsize=8)  # fmt: skip
+    ax.set_ylabel(f"{hidden} units each", fontsize=8)
     ax.figure.colorbar(im, ax=ax, pad=0.01, fraction=0.03)
 
 

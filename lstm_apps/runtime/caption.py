@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ class Caption:
     text: str  # the words joined by spaces
     tokens: list[str]  # the words, without <start> / <end>
     score: float  # summed log-probability (length-normalised when length_penalty > 0)
-    attention: npt.NDArray[np.float32]  # (words, grid, grid): where each word looked
+    attention: npt.NDArray[np.float32] = field(repr=False)  # (words, grid, grid): per word
     finished: bool  # False when max_len ran out before <end>
 
 
@@ -138,14 +138,13 @@ class Captioner:
         if not items:
             raise ImageInputError("no images given: pass a path, an image, or a list of them")
         max_len = self.max_len if max_len is None else max_len
-        for name, value, ok in (
-            ("beam_size", beam_size, isinstance(beam_size, int) and beam_size >= 1),
-            ("max_len", max_len, isinstance(max_len, int) and max_len >= 1),
-            ("length_penalty", length_penalty, length_penalty >= 0),
+        for name, value, ok, want in (
+            ("beam_size", beam_size, isinstance(beam_size, int) and beam_size >= 1, ">= 1"),
+            ("max_len", max_len, isinstance(max_len, int) and max_len >= 1, ">= 1"),
+            ("length_penalty", length_penalty, length_penalty >= 0, ">= 0"),
         ):
             if not ok:
-                raise InputError(f"Captioner.caption: {name} must be >= 1 (>= 0 for "
-                                 f"length_penalty), got {value!r}")  # fmt: skip
+                raise InputError(f"Captioner.caption: {name} must be {want}, got {value!r}")
         rgb = [load_image(src, name=_name(src, i)) for i, src in enumerate(items)]
         opts = SearchOptions(
             beam_size=beam_size, max_len=max_len, length_penalty=length_penalty,

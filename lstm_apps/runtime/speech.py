@@ -44,6 +44,7 @@ class Prediction:
     label: str  # the most probable class
     score: float  # its probability
     scores: dict[str, float]  # every class -> probability
+    windows: int = 1  # 1 s windows read; > 1 for a longer input (the most confident shown)
 
 
 class SpeechClassifier:
@@ -136,7 +137,7 @@ class SpeechClassifier:
             row = p[int(speech.max(axis=1).argmax())]
             k = int(row.argmax())
             scores = {label: float(v) for label, v in zip(self.labels, row, strict=True)}
-            out.append(Prediction(self.labels[k], float(row[k]), scores))
+            out.append(Prediction(self.labels[k], float(row[k]), scores, windows=len(p)))
         return out
 
     def stream(self, config: DetectorConfig | None = None) -> CommandStream:
