@@ -186,14 +186,13 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
 def _cmd_stream(args: argparse.Namespace) -> int:
     from lstm_apps.runtime.audio import load_audio
-    from lstm_apps.runtime.detect import DetectorConfig
     from lstm_apps.runtime.speech import SpeechClassifier
 
     clf = _speech_model(args)
     assert isinstance(clf, SpeechClassifier)
     x = load_audio(args.wav, target_rate=clf.sample_rate)
-    frame = float(clf.stream_info["frame_seconds"])
-    stream = clf.stream(DetectorConfig(frame_seconds=frame, threshold=args.threshold))
+    overrides = {} if args.threshold is None else {"threshold": args.threshold}
+    stream = clf.stream(clf.detector_config(**overrides))
     if not args.chunk_ms > 0:
         raise LstmAppsError(f"--chunk-ms must be positive, got {args.chunk_ms:g}")
     chunk = max(1, round(args.chunk_ms / 1000 * clf.sample_rate))
@@ -411,7 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stream", help="spot commands in a long recording, chunk by chunk")
     s.add_argument("wav", help="an audio file")
     s.add_argument("--chunk-ms", type=float, default=100.0, help="chunk length fed per call")
-    s.add_argument("--threshold", type=float, default=0.7, help="smoothed score to fire")
+    s.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="smoothed score to fire (default: the bundle's)",
+    )
     model_args(s)
     s.set_defaults(func=_cmd_stream)
 

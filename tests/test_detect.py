@@ -265,3 +265,21 @@ def test_softmax_errors() -> None:
         softmax(np.zeros((2, 3)), axis=2)
     with pytest.raises(InputShapeError, match="empty"):
         softmax(np.zeros((2, 0)))
+
+
+def test_settings_round_trip_and_unknown_keys_are_named() -> None:
+    cfg = DetectorConfig(frame_seconds=0.02, threshold=0.8, ignore=("_silence_",))
+    assert DetectorConfig.from_settings(0.02, cfg.settings()) == cfg
+    assert DetectorConfig.from_settings(0.02, {}) == DetectorConfig(frame_seconds=0.02)
+    with pytest.raises(InputError, match="unknown keys \\['hold'\\]"):
+        DetectorConfig.from_settings(0.02, {"hold": 3})
+
+
+def test_the_shipped_bundle_carries_its_detector_settings() -> None:
+    from lstm_apps.runtime.speech import SpeechClassifier
+
+    clf = SpeechClassifier.default()
+    assert clf.model.metadata["detector"] == DetectorConfig(frame_seconds=0.02).settings()
+    assert clf.stream().detector.config == clf.detector_config()
+    custom = clf.detector_config(threshold=0.9)
+    assert custom.threshold == 0.9 and custom.smooth_seconds == clf.detector_config().smooth_seconds

@@ -34,6 +34,7 @@ from lstm_apps.onnx.card import (
     size_lines,
 )
 from lstm_apps.onnx.export import add_metadata, export_onnx
+from lstm_apps.runtime.detect import DetectorConfig
 from lstm_apps.runtime.errors import ParityError
 from lstm_apps.runtime.files import atomic_dir
 from lstm_apps.runtime.session import OnnxModel
@@ -75,6 +76,7 @@ def bundle_metadata(net: SpeechClassifierNet) -> dict[str, Any]:
             "hidden_size": cfg.hidden_size,
             "chunk_multiple": fe.hop,
         },
+        "detector": DetectorConfig(frame_seconds=fe.hop / fe.sample_rate).settings(),
     }
 
 

@@ -85,6 +85,22 @@ class DetectorConfig:
         if isinstance(self.ignore, str) or not all(isinstance(s, str) for s in self.ignore):
             raise bad("ignore", self.ignore, "a tuple of label strings")
 
+    def settings(self) -> dict[str, Any]:
+        """Everything but frame_seconds (a property of the model), as JSON: what a bundle's
+        `detector` metadata holds."""
+        return {"smooth_seconds": self.smooth_seconds, "threshold": self.threshold,
+                "refractory_seconds": self.refractory_seconds, "min_frames": self.min_frames,
+                "ignore": list(self.ignore)}  # fmt: skip
+
+    @classmethod
+    def from_settings(cls, frame_seconds: float, settings: dict[str, Any]) -> DetectorConfig:
+        """The inverse of `settings()`; unknown keys are an InputError naming them."""
+        known = {"smooth_seconds", "threshold", "refractory_seconds", "min_frames", "ignore"}
+        if set(settings) - known:
+            raise InputError(f"detector settings: unknown keys {sorted(set(settings) - known)}")
+        kw = {**settings, "ignore": tuple(settings.get("ignore", cls.ignore))}
+        return cls(frame_seconds=frame_seconds, **kw)
+
     @property
     def smooth_frames(self) -> int:
         """The moving-average window in frames (at least 1: no smoothing)."""

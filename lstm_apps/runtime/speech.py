@@ -75,6 +75,13 @@ class SpeechClassifier:
         self.sample_rate: int = int(pre["sample_rate"])
         self.clip_samples: int = int(pre["clip_samples"])
         self.stream_info: dict[str, Any] = self.model.require_metadata("stream")
+        self._detector: dict[str, Any] = dict(self.model.metadata.get("detector") or {})
+
+    def detector_config(self, **overrides: Any) -> DetectorConfig:
+        """The bundle's detector settings (its `detector` metadata; DetectorConfig's
+        defaults for bundles without one), with `overrides` such as threshold=0.8."""
+        frame = float(self.stream_info["frame_seconds"])
+        return DetectorConfig.from_settings(frame, {**self._detector, **overrides})
 
     @classmethod
     def from_dir(
@@ -141,7 +148,8 @@ class SpeechClassifier:
         return out
 
     def stream(self, config: DetectorConfig | None = None) -> CommandStream:
-        """A new stream with its own state; `config` tunes detection (threshold, ...)."""
+        """A new stream with its own state; `config` tunes detection (default: the bundle's
+        settings, see `detector_config`)."""
         if self.stream_model is None:
             raise ModelFileError(f"{self.model.path.parent} has no stream.onnx")
         return CommandStream(self, config)
@@ -158,7 +166,7 @@ class CommandStream:
         self.hop: int = int(info["hop"])
         self._context_len = int(info["context"])
         self._state_shape = (int(info["num_layers"]), 1, int(info["hidden_size"]))
-        cfg = config or DetectorConfig(frame_seconds=float(info["frame_seconds"]))
+        cfg = config or clf.detector_config()
         self.detector = Detector(clf.labels, cfg)
         self._resampler: Any = None
         self._rate: int | None = None
