@@ -43,6 +43,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 1 if run_demo(args.out, args.samples) else 0
 
 
+def _per_split(counts: dict[str, int]) -> str:
+    return ", ".join(f"{split} {n}" for split, n in counts.items())
+
+
 def _cmd_data_speech(args: argparse.Namespace) -> int:
     from lstm_apps.data.speech_synth import generate_speech_commands
 
@@ -55,11 +59,9 @@ def _cmd_data_speech(args: argparse.Namespace) -> int:
         command=command_line(),
     )  # fmt: skip
     print(
-        f"wrote {r.n_files} clips from {r.n_speakers} speakers ("
-        + ", ".join(f"{split} {n}" for split, n in r.speakers_per_split.items())
-        + ") "
-        f"and {r.n_noise_files} noise files, {r.n_bytes / 1e6:.0f} MB, in {r.seconds:.0f}s "
-        f"-> {r.out_dir}"
+        f"wrote {r.n_files} clips from {r.n_speakers} speakers "
+        f"({_per_split(r.speakers_per_split)}) and {r.n_noise_files} noise files, "
+        f"{r.n_bytes / 1e6:.0f} MB, in {r.seconds:.0f}s -> {r.out_dir}"
     )
     return 0
 
@@ -72,9 +74,7 @@ def _cmd_data_shapes(args: argparse.Namespace) -> int:
         command=command_line(),
     )  # fmt: skip
     print(
-        f"wrote {r.count} images ("
-        + ", ".join(f"{split} {n}" for split, n in r.split_counts.items())
-        + f"), {r.n_bytes / 1e6:.0f} MB, "
+        f"wrote {r.count} images ({_per_split(r.split_counts)}), {r.n_bytes / 1e6:.0f} MB, "
         f"in {r.seconds:.0f}s ({r.images_per_second:.0f} images/s) -> {r.json_path}"
     )
     return 0
@@ -198,11 +198,7 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     chunk = max(1, round(args.chunk_ms / 1000 * clf.sample_rate))
     print(f"{args.wav}: {len(x) / clf.sample_rate:.1f} s in {args.chunk_ms:g} ms chunks")
     found = 0
-    for i in range(0, len(x), chunk):
-        for d in stream.accept(x[i : i + chunk]):
-            print(f"  {d.time:7.2f} s  {d.label:8s} {d.score:6.1%}")
-            found += 1
-    for d in stream.flush():
+    for d in stream.feed(x, chunk):
         print(f"  {d.time:7.2f} s  {d.label:8s} {d.score:6.1%}")
         found += 1
     print(f"{found} command(s) detected")

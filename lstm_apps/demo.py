@@ -92,15 +92,13 @@ def speech_demo(bundle: Path, clips_dir: Path) -> tuple[int, int]:
     stream = clf.stream()
     chunk = clf.sample_rate // 10
     start = time.perf_counter()
-    detections = []
-    for i in range(0, len(audio), chunk):
-        detections += stream.accept(audio[i : i + chunk])
-    detections += stream.flush()
+    detections = list(stream.feed(audio, chunk))
     spent = time.perf_counter() - start
+    # a detection belongs to a word said just before or during it
+    windows = [(i, t["word"], t["start"] - 0.1, t["end"] + 0.8) for i, t in enumerate(truth)]
     rows, found, false_alarms = [], set(), 0
-    for d in detections:  # a detection belongs to a word said just before or during it
-        window = [(i, t["start"] - 0.1, t["end"] + 0.8) for i, t in enumerate(truth)]
-        hits = [i for i, lo, hi in window if truth[i]["word"] == d.label and lo <= d.time <= hi]
+    for d in detections:
+        hits = [i for i, word, lo, hi in windows if word == d.label and lo <= d.time <= hi]
         found.update(hits)
         false_alarms += not hits
         rows.append((d.time, f"  {'ok  ' if hits else '??  '} {d.time:6.2f} s  {d.label:6s} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from hypothesis import strategies as st
 
 from lstm_apps.runtime import InputDTypeError, InputError, InputShapeError
 from lstm_apps.runtime.detect import Detection, Detector, DetectorConfig, softmax
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "speech"
 
 LABELS = ["_silence_", "_unknown_", "yes", "no", "up", "off"]
 HOP = 0.02
@@ -283,3 +286,17 @@ def test_the_shipped_bundle_carries_its_detector_settings() -> None:
     assert clf.stream().detector.config == clf.detector_config()
     custom = clf.detector_config(threshold=0.9)
     assert custom.threshold == 0.9 and custom.smooth_seconds == clf.detector_config().smooth_seconds
+
+
+def test_feed_equals_accepting_the_chunks_then_flushing() -> None:
+    from lstm_apps.runtime.audio import load_audio
+    from lstm_apps.runtime.speech import SpeechClassifier
+
+    clf = SpeechClassifier.default()
+    audio = load_audio(str(SAMPLES / "stream.wav"), target_rate=clf.sample_rate)
+    stream = clf.stream()
+    manual = [d for i in range(0, len(audio), 1600) for d in stream.accept(audio[i : i + 1600])]
+    manual += stream.flush()
+    assert manual and list(clf.stream().feed(audio, 1600)) == manual
+    with pytest.raises(InputError, match="chunk must be a positive int, got 0"):
+        list(clf.stream().feed(audio, 0))

@@ -59,18 +59,8 @@ def data_command(metrics: dict[str, Any]) -> str | None:
         argv += _words_argv(s)
         return shlex.join(argv)
     if name.endswith("generate_shapes"):
-        return shlex.join(
-            [
-                "lstm-apps",
-                "data",
-                "shapes",
-                data,
-                "--count",
-                str(s["count"]),
-                "--seed",
-                str(s["seed"]),
-            ]
-        )
+        argv = ["lstm-apps", "data", "shapes", data, "--count", str(s["count"])]
+        return shlex.join([*argv, "--seed", str(s["seed"])])
     return None
 
 

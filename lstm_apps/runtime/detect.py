@@ -32,7 +32,7 @@ detection with the label of the highest smoothed score.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, TypeVar
 
 import numpy as np
@@ -88,14 +88,14 @@ class DetectorConfig:
     def settings(self) -> dict[str, Any]:
         """Everything but frame_seconds (a property of the model), as JSON: what a bundle's
         `detector` metadata holds."""
-        return {"smooth_seconds": self.smooth_seconds, "threshold": self.threshold,
-                "refractory_seconds": self.refractory_seconds, "min_frames": self.min_frames,
-                "ignore": list(self.ignore)}  # fmt: skip
+        settings = asdict(self)
+        del settings["frame_seconds"]
+        return {**settings, "ignore": list(self.ignore)}
 
     @classmethod
     def from_settings(cls, frame_seconds: float, settings: dict[str, Any]) -> DetectorConfig:
         """The inverse of `settings()`; unknown keys are an InputError naming them."""
-        known = {"smooth_seconds", "threshold", "refractory_seconds", "min_frames", "ignore"}
+        known = {f.name for f in fields(cls)} - {"frame_seconds"}
         if set(settings) - known:
             raise InputError(f"detector settings: unknown keys {sorted(set(settings) - known)}")
         kw = {**settings, "ignore": tuple(settings.get("ignore", cls.ignore))}

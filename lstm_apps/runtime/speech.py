@@ -7,6 +7,8 @@
     for chunk in mic_chunks:                                # any size, any rate
         for d in stream.accept(chunk, sample_rate=44100):
             print(d.time, d.label, d.score)
+    for d in clf.stream().feed(recording, chunk=1600):   # a whole recording, then flush
+        print(d.time, d.label, d.score)
 
 The bundle's model.onnx holds the log-mel frontend, so raw audio goes in. Clips up to the
 training length (1 s) are centre-padded to it; longer clips are read as 1 s windows every
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,12 @@ import numpy.typing as npt
 
 from lstm_apps.runtime.audio import check_sample_rate, fit_length, load_audio
 from lstm_apps.runtime.detect import Detection, Detector, DetectorConfig, softmax
-from lstm_apps.runtime.errors import AudioInputError, InputDTypeError, ModelFileError
+from lstm_apps.runtime.errors import (
+    AudioInputError,
+    InputDTypeError,
+    InputError,
+    ModelFileError,
+)
 from lstm_apps.runtime.session import OnnxModel, default_bundle
 
 AudioSource = str | os.PathLike[str] | npt.NDArray[Any]
@@ -209,6 +216,17 @@ class CommandStream:
                 self._resampler = soxr.ResampleStream(rate, self.sample_rate, 1, dtype="float32")
             x = self._resampler.resample_chunk(x)
         return self._run(np.concatenate([self._pending, x]) if len(self._pending) else x)
+
+    def feed(
+        self, audio: npt.NDArray[Any], chunk: int, sample_rate: int | None = None
+    ) -> Iterator[Detection]:
+        """A whole recording as `chunk`-sample pieces through `accept`, then `flush`: each
+        detection as soon as its piece completes it (live audio calls `accept` itself)."""
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise InputError(f"CommandStream.feed: chunk must be a positive int, got {chunk!r}")
+        for i in range(0, len(audio), chunk):
+            yield from self.accept(audio[i : i + chunk], sample_rate)
+        yield from self.flush()
 
     def flush(self) -> list[Detection]:
         """End of stream: run what is buffered, close a word still in progress, reset."""
