@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
+	@# flite speaks the cross-generator validation set (lstm-apps data flite); a Debian package
+	@command -v flite >/dev/null || (apt-get update -qq && apt-get install -y -qq flite >/dev/null) \
+		|| echo "could not install flite (apt-get install flite): its tests will fail"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -241,12 +241,13 @@ def test_espeak_synthesize() -> None:
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
-    from lstm_apps.data.speech_synth import generate_speech_commands
+    from lstm_apps.data.speech_synth import ALL_WORDS, generate_speech_commands
 
     out = tmp_path_factory.mktemp("gen") / "sc"
     report = generate_speech_commands(
-        out, speakers=4, repeats=1, seed=7, noise_seconds=1.0, progress=False, workers=1
-    )
+        out, speakers=4, repeats=1, seed=7, noise_seconds=1.0, progress=False, workers=1,
+        words=ALL_WORDS,  # every speaker says all 30 (no draw from the unknown pool)
+    )  # fmt: skip
     return out, report
 
 
@@ -312,18 +313,19 @@ def test_generator_splits_by_speaker_and_loads(generated: tuple[Path, object]) -
 
 @needs_espeak
 def test_generator_is_deterministic(generated: tuple[Path, object], tmp_path: Path) -> None:
-    from lstm_apps.data.speech_synth import generate_speech_commands
+    from lstm_apps.data.speech_synth import ALL_WORDS, generate_speech_commands
 
     out, _ = generated
     # Same seed, two worker processes instead of one: the same bytes.
     again = generate_speech_commands(
         tmp_path / "again", speakers=4, repeats=1, seed=7, noise_seconds=1.0, progress=False,
-        workers=2,
+        workers=2, words=ALL_WORDS,
     )  # fmt: skip
     assert _files(again.out_dir) == _files(out)
     other = generate_speech_commands(
-        tmp_path / "other", speakers=4, repeats=1, seed=8, noise_seconds=1.0, progress=False
-    )
+        tmp_path / "other", speakers=4, repeats=1, seed=8, noise_seconds=1.0, progress=False,
+        words=ALL_WORDS,
+    )  # fmt: skip
     a, b = _files(out), _files(other.out_dir)
     assert a["_background_noise_/white_noise.wav"] != b["_background_noise_/white_noise.wav"]
     shared = sorted(set(a) & set(b) - {"README.md"})
@@ -365,7 +367,8 @@ def test_generator_accepts_an_empty_folder(tmp_path: Path) -> None:
     report = generate_speech_commands(
         out, speakers=1, repeats=1, noise_seconds=0.1, progress=False, workers=1
     )
-    assert report.n_files == 30 and len(list(out.glob("*/*_nohash_0.wav"))) == 30
+    # the 10 commands once each, and 10 words drawn from the unknown pool
+    assert report.n_files == 20 and len(list(out.glob("*/*_nohash_0.wav"))) == 20
 
 
 @needs_espeak

@@ -53,8 +53,8 @@ VALIDATION_LIST = "validation_list.txt"
 TESTING_LIST = "testing_list.txt"
 MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # about 134M, from the Speech Commands README
 
-Split = Literal["train", "validation", "test"]
-_SPLITS: tuple[Split, ...] = ("train", "validation", "test")
+Split = Literal["train", "validation", "test", "all"]
+_SPLITS: tuple[Split, ...] = ("train", "validation", "test", "all")
 _HASH_SPLITS: dict[str, Split] = {
     "training": "train",
     "validation": "validation",
@@ -98,7 +98,7 @@ class SpeechCommandsSplit:
 
     Attributes:
         root: the data set folder.
-        split: "train", "validation" or "test".
+        split: "train", "validation", "test", or "all" (every clip, lists ignored).
         examples: command words and sampled unknown words, sorted by path, then the
             silence examples.
         labels: class names; `Example.label_index` indexes this tuple.
@@ -190,17 +190,20 @@ def load_speech_commands(
     silence_fraction: float = 0.1,
     unknown_fraction: float = 0.1,
     seed: int = 0,
+    all_unknown: bool = False,
 ) -> SpeechCommandsSplit:
     """Index one split of a Speech Commands folder (audio is read later, by `read_wav`).
 
     Files named in ``validation_list.txt`` / ``testing_list.txt`` form those splits and
-    every other wav is train; if the two lists are absent, `which_set` decides. Folders
+    every other wav is train; if the two lists are absent, `which_set` decides. Split
+    "all" takes every clip of the folder (e.g. a whole evaluation set). Folders
     not in `WORDS` (except ``_background_noise_``) are `_unknown_`. With K command-word
     examples in the split, N = K / (1 - silence_fraction - unknown_fraction) is the split
     size; round(unknown_fraction * N) unknown files are drawn without replacement
     (fewer if the split has fewer) and round(silence_fraction * N) silence examples are
     added, so with the defaults each is 10% of the split. The draw depends on `seed`
-    and `split` only.
+    and `split` only. With `all_unknown`, every unknown file of the split is kept (a
+    trainer that draws its own unknown subset each epoch).
 
     Raises:
         ValueError: a fraction outside [0, 1) or fractions summing to 1 or more.
@@ -236,7 +239,7 @@ def load_speech_commands(
     unknown_pool: list[str] = []
     for word, files in words.items():
         for rel in files:
-            if _assign_split(rel, validation, testing) != split:
+            if split != "all" and _assign_split(rel, validation, testing) != split:
                 continue
             if word in WORDS:
                 known.append(Example(root / rel, word, LABELS.index(word)))
@@ -247,6 +250,8 @@ def load_speech_commands(
 
     total = len(known) / (1.0 - silence_fraction - unknown_fraction)
     n_unknown = min(round(unknown_fraction * total), len(unknown_pool))
+    if all_unknown:
+        n_unknown = len(unknown_pool)
     n_silence = round(silence_fraction * total)
     rng = np.random.default_rng([seed, _SPLITS.index(split)])
     picked = sorted(unknown_pool[i] for i in rng.permutation(len(unknown_pool))[:n_unknown])

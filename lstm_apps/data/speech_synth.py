@@ -50,6 +50,8 @@ from lstm_apps.data.speech_commands import (
     WORDS,
     which_set,
 )
+from lstm_apps.data.speech_transform import TransformConfig, transform
+from lstm_apps.data.words import SPEECH_COMMANDS_AUX, unknown_pool
 
 __all__ = [
     "AUX_WORDS",
@@ -60,12 +62,11 @@ __all__ = [
     "speaker_id",
 ]
 
-AUX_WORDS = (
-    "bed", "bird", "cat", "dog", "eight", "five", "four", "happy", "house", "marvin",
-    "nine", "one", "seven", "sheila", "six", "three", "tree", "two", "wow", "zero",
-)  # fmt: skip
+AUX_WORDS = SPEECH_COMMANDS_AUX
 """The Speech Commands auxiliary words; the loader maps them to `_unknown_`."""
 ALL_WORDS = WORDS + AUX_WORDS
+UNKNOWN_POOL = unknown_pool(WORDS)
+"""What each speaker draws its `_unknown_` words from (lstm_apps.data.words)."""
 CLIP_SAMPLES = SAMPLE_RATE  # 1 s
 
 _SPLIT_NAMES = {"training": "train", "validation": "validation", "testing": "test"}
@@ -108,15 +109,31 @@ def speaker_id(voice: str, variant: str) -> str:
     return hashlib.sha1(f"{voice}+{variant}".encode()).hexdigest()[:8]
 
 
-def list_speakers(speakers: int | None = None, *, seed: int = 0) -> list[Speaker]:
+def list_speakers(
+    speakers: int | None = None,
+    *,
+    seed: int = 0,
+    voices: Sequence[str] | None = None,
+    exclude_voices: Sequence[str] = (),
+) -> list[Speaker]:
     """All English voices x all variants, or `speakers` of them, sorted by id.
+
+    voices: only these eSpeak voices (None: all English ones); exclude_voices: never these
+    (a voice family held out from training for evaluation).
 
     A capped selection is stratified by split (about 80/10/10, at least one validation
     and one test speaker when `speakers` >= 3) and drawn with `seed`, so even a small
     generated set has all three splits.
     """
+    available = espeak.list_voices("en")
+    for v in [*(voices or ()), *exclude_voices]:
+        if v not in available:
+            raise ValueError(f"voice {v!r} is not an English eSpeak NG voice: {available}")
+    chosen_voices = [v for v in (voices or available) if v not in exclude_voices]
+    if not chosen_voices:
+        raise ValueError(f"voices={voices!r} minus exclude_voices={exclude_voices!r} is empty")
     pool = sorted(
-        (Speaker(speaker_id(v, var), v, var) for v in espeak.list_voices("en")
+        (Speaker(speaker_id(v, var), v, var) for v in chosen_voices
          for var in espeak.list_variants()),
         key=lambda s: s.id,
     )  # fmt: skip
@@ -144,10 +161,35 @@ def _trim(audio: npt.NDArray[np.float32], rate: int) -> npt.NDArray[np.float32]:
     return audio[max(0, loud[0] - pad) : loud[-1] + 1 + pad]
 
 
+def folder_name(text: str) -> str:
+    """The word folder of a word or phrase: spaces become underscores."""
+    return text.replace(" ", "_")
+
+
+@dataclass(frozen=True)
+class _Job:
+    speaker: Speaker
+    repeats: int
+    seed: int
+    tmp: str
+    words: tuple[str, ...]  # said `repeats` times each
+    extra: tuple[str, ...]  # a pool to draw from ...
+    extra_n: int  # ... this many words, each said once
+    transforms: TransformConfig
+    zero_floor_prob: float
+
+
 def _clip(
-    word: str, speaker: Speaker, rng: np.random.Generator, centre: tuple[float, float, float]
+    word: str,
+    speaker: Speaker,
+    rng: np.random.Generator,
+    centre: tuple[float, float, float],
+    job: _Job,
 ) -> npt.NDArray[np.int16]:
-    """One 1 s recording of `word`: int16, shape = (16000,), mono at 16 kHz."""
+    """One 1 s recording of `word`: int16, shape = (16000,), mono at 16 kHz.
+
+    eSpeak speaks it, `transform` changes voice, room and channel, then it is placed at a
+    random level and position over a faint noise floor (or digital zeros)."""
     import soxr
 
     rate_c, pitch_c, range_c = centre
@@ -159,6 +201,7 @@ def _clip(
     position = rng.uniform()  # where the word sits inside the second
     floor_db = rng.uniform(-75.0, -55.0)  # RMS of a faint noise floor, dBFS
     floor_seed = int(rng.integers(2**32))
+    zero_floor = rng.random() < job.zero_floor_prob
 
     while True:
         raw = espeak.synthesize(
@@ -170,9 +213,12 @@ def _clip(
         if len(speech) <= CLIP_SAMPLES - SAMPLE_RATE // 50 or rate >= 400:
             break
         rate = min(450, int(rate * 1.3))  # too slow to fit in 1 s: speak faster
-    speech = speech[: CLIP_SAMPLES - SAMPLE_RATE // 50].astype(np.float64)
+    speech, _ = transform(speech.astype(np.float64), rng, job.transforms)
+    speech = speech[: CLIP_SAMPLES - SAMPLE_RATE // 50]
     speech *= 10 ** (level_db / 20) / max(float(np.abs(speech).max()), 1e-9)
     out = np.random.default_rng(floor_seed).normal(0.0, 10 ** (floor_db / 20), CLIP_SAMPLES)
+    if zero_floor:
+        out[:] = 0.0
     offset = int(position * (CLIP_SAMPLES - len(speech)))
     out[offset : offset + len(speech)] += speech
     return np.clip(np.round(out * 32767.0), -32768, 32767).astype(np.int16)
@@ -187,19 +233,21 @@ def _write_wav(path: Path, audio: npt.NDArray[np.int16]) -> None:
         f.writeframes(audio.astype("<i2", copy=False).tobytes())
 
 
-def _speak(job: tuple[Speaker, int, int, str, tuple[str, ...]]) -> list[str]:
-    """Write every clip of one speaker under `tmp`; returns the relative paths."""
-    speaker, repeats, seed, tmp, words = job
+def _speak(job: _Job) -> list[str]:
+    """Write every clip of one speaker under `job.tmp`; returns the relative paths."""
+    speaker = job.speaker
     espeak.reset()  # the speaker's clips then depend on nothing said before them
-    rng = np.random.default_rng([seed, int(speaker.id, 16)])
+    rng = np.random.default_rng([job.seed, int(speaker.id, 16)])
     centre = (rng.uniform(140, 230), rng.uniform(30, 70), rng.uniform(25, 85))
+    drawn = [job.extra[i] for i in rng.permutation(len(job.extra))[: job.extra_n]]
+    said = [(w, n) for w in job.words for n in range(job.repeats)] + [(w, 0) for w in drawn]
     written = []
-    for word in words:
-        for n in range(repeats):
-            audio = _clip(word, speaker, rng, centre)
-            rel = f"{word}/{speaker.id}_nohash_{n}.wav"
-            _write_wav(Path(tmp) / rel, audio)
-            written.append(rel)
+    for word, n in said:
+        audio = _clip(word, speaker, rng, centre, job)
+        rel = f"{folder_name(word)}/{speaker.id}_nohash_{n}.wav"
+        (Path(job.tmp) / folder_name(word)).mkdir(exist_ok=True)
+        _write_wav(Path(job.tmp) / rel, audio)
+        written.append(rel)
     return written
 
 
@@ -244,7 +292,13 @@ def _write_noise(folder: Path, seconds: float, seed: int) -> list[str]:
 
 
 def _readme(
-    speakers: list[Speaker], repeats: int, seed: int, noise_seconds: float, words: tuple[str, ...]
+    speakers: list[Speaker],
+    repeats: int,
+    seed: int,
+    noise_seconds: float,
+    words: tuple[str, ...],
+    extra: tuple[str, ...],
+    extra_n: int,
 ) -> str:
     voices = sorted({s.voice for s in speakers})
     variants = sorted({s.variant for s in speakers})
@@ -254,12 +308,27 @@ def _readme(
         "Google Speech Commands layout.\n\n"
         f"- seed {seed}, {repeats} repeats per word, {len(speakers)} speakers "
         f"({len(voices)} voices x {len(variants)} variants at most)\n"
-        f"- words: {' '.join(words)}\n"
+        f"- words said {repeats} times by every speaker: {' '.join(words)}\n"
+        + (
+            f"- and {extra_n} drawn per speaker from {len(extra)} others: {', '.join(extra)}\n"
+            if extra_n and extra
+            else ""
+        )
+        + "- voice, room and channel transformations: see generator.json\n"
         f"- voices: {' '.join(voices)}\n"
         f"- background noise: {noise_seconds:g} s each of white, pink, brown noise and "
         "50/60 Hz hum\n"
         "- splits: `which_set` on the speaker id (10% validation, 10% test)\n"
     )
+
+
+def publish(tmp: Path, out_dir: Path, generator: dict[str, object]) -> None:
+    """Write generator.json into the finished `tmp` folder and rename it to `out_dir`."""
+    (tmp / GENERATOR_JSON).write_text(json.dumps(generator, indent=2) + "\n")
+    _check_out_dir(out_dir)
+    if out_dir.exists():
+        out_dir.rmdir()
+    tmp.rename(out_dir)
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -280,6 +349,13 @@ def generate_speech_commands(
     progress: bool = True,
     workers: int | None = None,
     words: Sequence[str] | None = None,
+    extra_words: Sequence[str] | None = None,
+    extra_per_speaker: int | None = None,
+    transforms: TransformConfig | None = None,
+    zero_floor_prob: float = 0.25,
+    voices: Sequence[str] | None = None,
+    exclude_voices: Sequence[str] = (),
+    split: str | None = None,
     command: str | None = None,
 ) -> GenerateReport:
     """Write a synthetic Speech Commands data set to `out_dir`.
@@ -292,8 +368,19 @@ def generate_speech_commands(
         noise_seconds: length of each background noise clip.
         progress: show a tqdm bar on stderr.
         workers: processes to synthesise with (None: up to 2, one per core).
-        words: the words to speak (None: the 10 commands and the 20 auxiliary words);
+        words: the words every speaker says `repeats` times (None: the 10 commands);
             a smaller set makes small test data.
+        extra_words: a pool of other words and phrases (None: `UNKNOWN_POOL`, hundreds
+            of words, near-misses of the commands and short phrases) ...
+        extra_per_speaker: ... of which each speaker says this many, once each (None: 10
+            when `words` is None, else 0).
+        transforms: voice, room and channel transformations (None: the defaults of
+            `TransformConfig`; `TransformConfig.off()` for plain eSpeak).
+        zero_floor_prob: share of clips with digital silence around the word instead of
+            a faint noise floor.
+        voices, exclude_voices: which eSpeak voices speak (see `list_speakers`).
+        split: put every clip in this split's list ("validation" or "test"; e.g. a
+            held-out voice family), instead of splitting speakers by `which_set`.
         command: the command line that asked for this, recorded in generator.json.
 
     Raises:
@@ -307,11 +394,26 @@ def generate_speech_commands(
         raise ValueError(f"repeats={repeats!r}; expected at least 1")
     if not noise_seconds > 0:
         raise ValueError(f"noise_seconds={noise_seconds!r}; expected a positive length")
-    words = ALL_WORDS if words is None else tuple(words)
-    if not words or any(not w or "/" in w or w.startswith("_") for w in words):
-        raise ValueError(f"words={words!r}; expected non-empty plain words")
+    if extra_per_speaker is None:
+        extra_per_speaker = 10 if words is None else 0
+    words = WORDS if words is None else tuple(words)
+    extra = UNKNOWN_POOL if extra_words is None else tuple(extra_words)
+    extra = tuple(w for w in extra if w not in words) if extra_per_speaker else ()
+    for name, group in (("words", words), ("extra_words", extra)):
+        if any(not w.strip() or "/" in w or w.startswith("_") for w in group):
+            raise ValueError(f"{name}={group!r}; expected non-empty plain words")
+    if not words:
+        raise ValueError("words is empty; give at least one word")
+    if extra_per_speaker < 0:
+        raise ValueError(f"extra_per_speaker={extra_per_speaker!r}; expected >= 0")
+    if split not in (None, "validation", "test"):
+        raise ValueError(f"split={split!r}; expected None, 'validation' or 'test'")
+    if not 0 <= zero_floor_prob <= 1:
+        raise ValueError(f"zero_floor_prob={zero_floor_prob!r}; expected a probability")
+    transforms = TransformConfig() if transforms is None else transforms
     _check_out_dir(out_dir)
-    chosen = list_speakers(speakers, seed=seed)
+    chosen = list_speakers(speakers, seed=seed, voices=voices, exclude_voices=exclude_voices)
+    n_per_speaker = len(words) * repeats + min(extra_per_speaker, len(extra))
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
 
@@ -321,11 +423,15 @@ def generate_speech_commands(
     try:
         tmp.mkdir()
         for word in words:
-            (tmp / word).mkdir()
+            (tmp / folder_name(word)).mkdir(exist_ok=True)
         noise_files = _write_noise(tmp / BACKGROUND_NOISE_DIR, noise_seconds, seed)
-        jobs = [(s, repeats, seed, str(tmp), words) for s in chosen]
+        jobs = [
+            _Job(s, repeats, seed, str(tmp), words, extra, extra_per_speaker, transforms,
+                 zero_floor_prob)
+            for s in chosen
+        ]  # fmt: skip
         written: list[str] = []
-        with _progress(len(jobs) * len(words) * repeats, progress) as bar:
+        with _progress(len(jobs) * n_per_speaker, progress) as bar:
             if workers > 1 and len(jobs) > 1:
                 # spawn, not fork: the parent may hold torch or OpenMP threads.
                 ctx = multiprocessing.get_context("spawn")
@@ -341,33 +447,35 @@ def generate_speech_commands(
         per_split = {"train": 0, "validation": 0, "test": 0}
         lists: dict[str, list[str]] = {"validation": [], "test": []}
         for rel in sorted(written):
-            split = _SPLIT_NAMES[which_set(rel)]
-            per_split[split] += 1
-            if split in lists:
-                lists[split].append(rel)
-        for name, split in ((VALIDATION_LIST, "validation"), (TESTING_LIST, "test")):
-            (tmp / name).write_text("".join(f"{rel}\n" for rel in lists[split]))
-        (tmp / "README.md").write_text(_readme(chosen, repeats, seed, noise_seconds, words))
+            where = split or _SPLIT_NAMES[which_set(rel)]
+            per_split[where] += 1
+            if where in lists:
+                lists[where].append(rel)
+        for name, where in ((VALIDATION_LIST, "validation"), (TESTING_LIST, "test")):
+            (tmp / name).write_text("".join(f"{rel}\n" for rel in lists[where]))
+        (tmp / "README.md").write_text(
+            _readme(chosen, repeats, seed, noise_seconds, words, extra, extra_per_speaker)
+        )
         generator = {
             "generator": "lstm_apps.data.speech_synth.generate_speech_commands",
             "settings": {
                 "speakers": speakers, "repeats": repeats, "seed": seed,
                 "noise_seconds": noise_seconds, "words": list(words),
+                "extra_words": list(extra), "extra_per_speaker": extra_per_speaker,
+                "transforms": transforms.to_dict(), "zero_floor_prob": zero_floor_prob,
+                "voices": list(voices) if voices else None,
+                "exclude_voices": list(exclude_voices), "split": split,
             },
             "speakers_used": len(chosen), "clips": len(written),
             **({"command": command} if command else {}),
         }  # fmt: skip
-        (tmp / GENERATOR_JSON).write_text(json.dumps(generator, indent=2) + "\n")
-        _check_out_dir(out_dir)
-        if out_dir.exists():
-            out_dir.rmdir()
-        tmp.rename(out_dir)
+        publish(tmp, out_dir, generator)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     speakers_per_split = {"train": 0, "validation": 0, "test": 0}
     for s in chosen:
-        speakers_per_split[s.split] += 1
+        speakers_per_split[split or s.split] += 1
     n_bytes = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
     return GenerateReport(
         out_dir=out_dir,

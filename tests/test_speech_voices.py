@@ -1,0 +1,123 @@
+"""The speech data that varies voices: generator options, the flite validation set, the
+loader's "all" split and full unknown pool, and the trainer's cross-generator validation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstm_apps.data.speech_commands import (
+    TESTING_LIST,
+    VALIDATION_LIST,
+    load_speech_commands,
+    read_wav,
+)
+
+
+@pytest.fixture(scope="module")
+def varied(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from lstm_apps.data.speech_synth import generate_speech_commands
+
+    out = tmp_path_factory.mktemp("varied") / "sc"
+    generate_speech_commands(
+        out, speakers=3, repeats=1, seed=3, noise_seconds=1.0, progress=False,
+        extra_per_speaker=4, words=("yes", "up"), zero_floor_prob=1.0, workers=1,
+    )  # fmt: skip
+    return out
+
+
+def test_each_speaker_says_the_words_and_draws_unknowns(varied: Path) -> None:
+    from lstm_apps.data.speech_synth import UNKNOWN_POOL
+
+    gen = json.loads((varied / "generator.json").read_text())
+    assert gen["clips"] == 3 * (2 + 4)
+    s = gen["settings"]
+    assert s["extra_per_speaker"] == 4 and s["transforms"]["world_prob"] == 0.6
+    assert len(s["extra_words"]) == len(UNKNOWN_POOL)
+    others = [
+        p
+        for p in varied.glob("*/*.wav")
+        if p.parent.name not in ("yes", "up", "_background_noise_")
+    ]
+    assert len(others) == 12
+    assert {p.name.split("_")[0] for p in others} == {
+        p.name.split("_")[0] for p in (varied / "yes").glob("*.wav")
+    }
+    # no empty word folders: only the words somebody said
+    assert all(any(d.iterdir()) for d in varied.iterdir() if d.is_dir())
+
+
+def test_zero_floor_clips_have_digital_silence_around_the_word(varied: Path) -> None:
+    for path in sorted((varied / "yes").glob("*.wav")):
+        audio = read_wav(path)
+        assert audio.shape == (16000,) and np.isfinite(audio).all()
+        assert np.abs(audio).max() > 0.02
+        assert (audio[:40] == 0).all() or (audio[-40:] == 0).all()
+
+
+def test_voices_exclusion_and_forced_split(tmp_path: Path) -> None:
+    from lstm_apps.data.speech_synth import generate_speech_commands, list_speakers
+
+    held = list_speakers(voices=["en-gb-scotland"])
+    rest = list_speakers(exclude_voices=["en-gb-scotland"])
+    assert held and rest and not {s.id for s in held} & {s.id for s in rest}
+    assert {s.voice for s in held} == {"en-gb-scotland"}
+    out = tmp_path / "held"
+    r = generate_speech_commands(
+        out, speakers=2, repeats=1, words=("no",), voices=["en-gb-scotland"], split="test",
+        noise_seconds=0.5, progress=False, workers=1,
+    )  # fmt: skip
+    assert r.per_split == {"train": 0, "validation": 0, "test": 2}
+    assert (out / VALIDATION_LIST).read_text() == ""
+    assert len((out / TESTING_LIST).read_text().split()) == 2
+    with pytest.raises(ValueError, match="not an English eSpeak NG voice"):
+        list_speakers(voices=["klingon"])
+    with pytest.raises(ValueError, match="split"):
+        generate_speech_commands(tmp_path / "x", split="train", progress=False)
+
+
+def test_loader_all_split_and_all_unknown(varied: Path) -> None:
+    every = load_speech_commands(varied, "all", silence_fraction=0.0, unknown_fraction=0.1)
+    parts = [
+        load_speech_commands(varied, s, silence_fraction=0.0, unknown_fraction=0.1)  # type: ignore[arg-type]
+        for s in ("train", "validation", "test")
+    ]
+    known = lambda d: sorted(str(e.path) for e in d.examples if e.label != "_unknown_")
+    assert known(every) == sorted(x for p in parts for x in known(p))
+    full = load_speech_commands(varied, "all", silence_fraction=0.0, all_unknown=True)
+    assert full.counts()["_unknown_"] == 12 > every.counts()["_unknown_"]
+
+
+def test_flite_set_layout_and_determinism(tmp_path: Path) -> None:
+    from lstm_apps.data.flite import generate_flite
+
+    assert shutil.which("flite"), "flite is missing: apt-get install flite (make install does)"
+    a = generate_flite(tmp_path / "a", voices=("slt",), words=("yes", "cat"), progress=False)
+    assert a.n_speakers == 9 and a.n_files == 18
+    listed = (a.out_dir / VALIDATION_LIST).read_text().split()
+    assert len(listed) == 18 and (a.out_dir / TESTING_LIST).read_text() == ""
+    val = load_speech_commands(a.out_dir, "validation", silence_fraction=0.1)
+    assert val.counts()["yes"] == 9 and len(val.noise) == 5
+    clean = [read_wav(a.out_dir / r) for r in listed]
+    assert all(x.shape == (16000,) and np.abs(x).max() > 0.02 for x in clean)
+    assert sum(int((x == 0).sum() > 1000) for x in clean) >= 6  # clean clips: digital zeros
+    b = generate_flite(tmp_path / "b", voices=("slt",), words=("yes", "cat"), progress=False)
+    for rel in listed:
+        assert (a.out_dir / rel).read_bytes() == (b.out_dir / rel).read_bytes()
+
+
+def test_training_reports_the_cross_generator_validation(varied: Path, tmp_path: Path) -> None:
+    from lstm_apps.nn.speech import SpeechConfig
+    from lstm_apps.train.speech import SpeechTrainConfig, train_speech
+
+    cfg = SpeechTrainConfig(
+        epochs=1, batch_size=8, threads=1, model=SpeechConfig(hidden_size=16, num_layers=1)
+    )
+    m = train_speech(varied, tmp_path / "run", cfg, val_data=varied, log=lambda _: None)
+    assert 0.0 <= m["cross_val_accuracy"] <= 1.0 and m["val_data"] == str(varied)
+    assert m["splits"]["cross_validation"]["n"] > 0
+    assert "cross_val_accuracy" in m["history"][0]
