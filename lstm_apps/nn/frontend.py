@@ -50,7 +50,11 @@ class FrontendConfig:
     f_max: float = 7600.0  # highest mel edge, Hz
     kind: Literal["logmel", "mfcc"] = "logmel"  # MFCC = DCT-II of the log-mel
     n_mfcc: int = 20  # coefficients kept when kind == "mfcc"
-    log_floor: float = 1e-6  # added before the log
+    # Added before the log. 1e-4 is the mel power of white noise at about -65 dBFS (a
+    # 1-bin band; wider bands are floored lower): digital zeros and zero padding then give
+    # the features of very quiet noise, never extreme values (models before 2026-12 used
+    # 1e-6, and keep it in their config).
+    log_floor: float = 1e-4
 
     def __post_init__(self) -> None:
         if self.hop <= 0 or self.n_fft < self.hop:

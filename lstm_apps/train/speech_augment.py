@@ -1,8 +1,10 @@
 """Batch augmentation for speech commands, on torch tensors (cheap enough for 2 CPU cores).
 
 Waveform level: speed perturbation (tempo and pitch together), time shift, gain, noise
-mixing at a random SNR, and an optional prefix of other audio so the LSTM learns to judge
-the last second of a stream rather than a clip that starts in silence. Feature level:
+mixing at a random SNR, babble (other utterances of the batch, summed) at SNR down to
+0 dB, silence that is sometimes digital zeros or a DC offset, and an optional prefix of
+other audio so the LSTM learns to judge the last second of a stream rather than a clip
+that starts in silence. Feature level:
 a random warp of the mel axis (a pitch/formant shift, as in VTLP) and SpecAugment masks.
 """
 
@@ -24,7 +26,12 @@ class AugmentConfig:
     gain_db: tuple[float, float] = (-15.0, 6.0)  # random level
     noise_prob: float = 0.8  # chance a clip gets background noise
     snr_db: tuple[float, float] = (0.0, 30.0)  # speech-to-noise ratio when mixed
-    silence_noise_db: tuple[float, float] = (-60.0, -15.0)  # noise level of silence clips, dBFS
+    silence_noise_db: tuple[float, float] = (-90.0, -15.0)  # noise level of silence clips, dBFS
+    silence_zero_prob: float = 0.15  # silence clips that are digital zeros (a muted input)
+    silence_dc_prob: float = 0.1  # silence clips with a DC offset of up to 5% full scale
+    babble_prob: float = 0.25  # chance a word clip gets babble from other clips of the batch
+    babble_snr_db: tuple[float, float] = (0.0, 20.0)  # word-to-babble ratio
+    babble_talkers: tuple[int, int] = (2, 5)  # utterances summed into the babble
     prefix_prob: float = 0.5  # chance a batch gets a prefix of other audio
     prefix_seconds: tuple[float, float] = (0.2, 1.0)  # prefix length range
     warp: tuple[float, float] = (0.88, 1.12)  # mel-axis stretch (pitch/formant)
@@ -89,8 +96,25 @@ def augment_waveforms(
     use = torch.from_numpy(rng.random(b) < cfg.noise_prob)
     noise_rms = torch.where(use, noise_rms, torch.zeros_like(noise_rms))
     silence_rms = 10 ** (_db(rng, cfg.silence_noise_db, b) / 20)
+    zero = torch.from_numpy(rng.random(b) < cfg.silence_zero_prob) & is_silence
+    silence_rms = torch.where(zero, torch.zeros_like(silence_rms), silence_rms)
     noise_rms = torch.where(is_silence, silence_rms, noise_rms)
     out = out + crops * noise_rms[:, None]
+    dc = torch.from_numpy(rng.uniform(-0.05, 0.05, b).astype(np.float32))
+    use_dc = torch.from_numpy(rng.random(b) < cfg.silence_dc_prob) & is_silence & ~zero
+    out = out + torch.where(use_dc, dc, torch.zeros_like(dc))[:, None]
+
+    if cfg.babble_prob > 0 and b > 1:
+        # Babble: several other clips of the batch, each at its own time offset, summed.
+        talkers = int(rng.integers(cfg.babble_talkers[0], cfg.babble_talkers[1] + 1))
+        babble = torch.zeros_like(out)
+        for _ in range(talkers):
+            donors = torch.from_numpy(rng.permutation(b))
+            babble += torch.roll(out[donors], int(rng.integers(0, s)), dims=1)
+        babble = babble / babble.pow(2).mean(1, keepdim=True).sqrt().clamp_min(1e-8)
+        babble_rms = rms / 10 ** (_db(rng, cfg.babble_snr_db, b) / 20)
+        use = torch.from_numpy(rng.random(b) < cfg.babble_prob) & ~is_silence
+        out = out + babble * torch.where(use, babble_rms, torch.zeros_like(babble_rms))[:, None]
 
     if rng.random() < cfg.prefix_prob:
         # the tail of another clip of the batch, under its own noise: the label stays ours
