@@ -1,9 +1,12 @@
-"""Streaming keyword detection: smoothing, one detection per word, refractory, chunk invariance."""
+"""Streaming keyword detection: smoothing, one detection per word (hysteresis and hold),
+refractory, chunk invariance."""
 
 from __future__ import annotations
 
+import json
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -139,6 +142,124 @@ def test_a_label_switch_inside_one_word_gives_one_detection() -> None:
     assert d.label == "off"
 
 
+GD = ["_silence_", "_unknown_", "go", "down"]
+
+
+def onset_then_word(gap: int) -> np.ndarray:
+    """The issue's "down": "go" leads on the onset, `gap` frames of silence, then "down".
+
+    Raw frames: 50 of silence, "go" at 0.76 for 12 (frames 50-61), silence for `gap`,
+    "down" at 0.92 for 20 (from 62 + gap), silence to 3 s; the rest goes to _unknown_.
+    """
+    p = np.zeros((150, len(GD)), np.float32)
+    p[:, 0] = 1.0
+    p[50:62] = [0, 0.24, 0.76, 0]
+    start = 62 + gap
+    p[start : start + 20] = [0, 0.08, 0, 0.92]
+    return p
+
+
+def smoothed(p: np.ndarray, col: int, window: int = 10) -> np.ndarray:
+    return np.convolve(p[:, col], np.ones(window) / window)[: len(p)]
+
+
+def test_an_early_bump_on_the_onset_does_not_block_the_word() -> None:
+    p = onset_then_word(gap=4)
+    go, down = smoothed(p, 2), smoothed(p, 3)
+    # the premise: smoothed "go" holds >= 0.7 for min_frames, then dips below release
+    # (0.35) for 2 frames, and "down" crosses 0.7 within the refractory period after it
+    assert np.isclose(go.max(), 0.76) and (go >= 0.7 - 1e-6).sum() == 3
+    m = np.maximum(go, down)
+    assert (m[62:80] < 0.35).sum() == 2
+    first_go, first_down = int(np.argmax(go >= 0.7 - 1e-6)), int(np.argmax(down >= 0.7))
+    assert 0 < first_down - first_go < CFG.refractory_frames
+    (d,) = run(Detector(GD, CFG), p)
+    assert d.label == "down"
+    assert d.score == pytest.approx(0.92, abs=1e-6)
+    # the smoothed plateau begins at frame 66 + 9 = 75; its window is centred on 70.5
+    assert d.time == pytest.approx(70.5 * HOP, abs=1e-9)
+    # without the hold the 2-frame dip splits the word: "go" fires and blocks "down"
+    no_hold = DetectorConfig(frame_seconds=HOP, hold_seconds=0)
+    assert [d.label for d in run(Detector(GD, no_hold), p)] == ["go"]
+    # nor without hysteresis, even with no dip at all (the first crossing decides)
+    old = DetectorConfig(frame_seconds=HOP, release_threshold=0.7, hold_seconds=0)
+    assert [d.label for d in run(Detector(GD, old), onset_then_word(gap=0))] == ["go"]
+    assert [d.label for d in run(Detector(GD, CFG), onset_then_word(gap=0))] == ["down"]
+
+
+def test_go_then_down_a_second_apart_are_two_words() -> None:
+    p = np.zeros((200, len(GD)), np.float32)
+    p[:, 0] = 1.0
+    p[50:70] = [0, 0.1, 0.9, 0]  # "go" on 1.0-1.4 s
+    p[100:120] = [0, 0.1, 0, 0.9]  # "down" on 2.0-2.4 s
+    dets = run(Detector(GD, CFG), p)
+    assert [d.label for d in dets] == ["go", "down"]
+    # each at its smoothed plateau's first frame, 59 and 109, minus the 4.5-frame delay
+    assert [d.time for d in dets] == pytest.approx([54.5 * HOP, 104.5 * HOP], abs=1e-9)
+
+
+def raw(**kw: Any) -> DetectorConfig:
+    """No smoothing, no refractory, one frame >= threshold suffices: the bump rule alone."""
+    return DetectorConfig(HOP, smooth_seconds=0, refractory_seconds=0, min_frames=1, **kw)
+
+
+RAW = raw()
+
+
+def raw_scores(*runs: tuple[str, float, int]) -> np.ndarray:
+    """Unsmoothed posteriors from (label, p, frames) runs after 10 frames of silence."""
+    rows = [[1.0, 0, 0, 0, 0, 0]] * 10
+    for label, v, k in runs:
+        row = [1 - v, 0, 0, 0, 0, 0]
+        row[LABELS.index(label)] += v
+        rows += [row] * k
+    return np.array(rows + [[1.0, 0, 0, 0, 0, 0]] * 20, np.float32)
+
+
+@pytest.mark.parametrize("dip, labels", [(8, ["no"]), (9, ["yes", "no"])])
+def test_a_dip_joins_the_bump_for_at_most_hold_frames(dip: int, labels: list[str]) -> None:
+    assert RAW.hold_frames == 8 and RAW.release == 0.35
+    p = raw_scores(("yes", 0.8, 3), ("yes", 0.1, dip), ("no", 0.9, 3))
+    assert [d.label for d in run(Detector(LABELS, RAW), p)] == labels
+
+
+def test_a_bump_goes_on_while_above_release_and_closes_after_the_hold() -> None:
+    p = raw_scores(("yes", 0.8, 3), ("up", 0.4, 20), ("no", 0.9, 3))  # 0.4: above release
+    assert [d.label for d in run(Detector(LABELS, RAW), p)] == ["no"]
+    higher = raw(release_threshold=0.5)
+    assert [d.label for d in run(Detector(LABELS, higher), p)] == ["yes", "no"]
+    # "no" is on frames 33-35; the dip from 36 may last 8 frames, so frame 44 closes the bump
+    det = Detector(LABELS, RAW)
+    assert det.push(p[:44]) == []
+    (d,) = det.push(p[44:45])
+    assert (d.label, d.time) == ("no", 33 * HOP) and d.score == pytest.approx(0.9)
+    # a shorter cap decides the bump at its 20th frame (29), on "yes", and ignores the rest
+    det = Detector(LABELS, raw(max_bump_seconds=0.4))
+    assert det.push(p[:29]) == []
+    assert [d.label for d in det.push(p[29:30])] == ["yes"]
+    assert det.push(p[30:]) + det.flush() == []
+
+
+def test_after_the_cap_the_next_word_may_start_at_the_first_dip() -> None:
+    # the shipped model's scores stay high ~1.3 s per word, so each word reaches the cap,
+    # and consecutive words in samples/speech/stream.wav are split by dips of ~6 frames:
+    # a hold there would merge a decided word with the next one and lose it
+    p = raw_scores(("yes", 0.9, 50), ("yes", 0.1, 3), ("no", 0.9, 3))
+    det = Detector(LABELS, RAW)
+    assert [d.label for d in det.push(p[:50])] == ["yes"]  # decided at frame 49, the 40th
+    assert [d.label for d in det.push(p[50:]) + det.flush()] == ["no"]
+
+
+def test_thresholds_compare_exactly_and_ties_go_to_the_first_frame() -> None:
+    p = raw_scores(("yes", 0.7, 5))  # float32(0.7) = 0.69999999 < 0.7: no detection
+    assert float(p[12, 2]) < 0.7 and run(Detector(LABELS, RAW), p) == []
+    at = DetectorConfig(frame_seconds=HOP, smooth_seconds=0, threshold=float(np.float32(0.7)))
+    assert [d.label for d in run(Detector(LABELS, at), p)] == ["yes"]
+    p = raw_scores(("yes", 0.75, 1), ("no", 0.8, 2), ("yes", 0.8, 2), ("no", 0.6, 1))
+    (d,) = run(Detector(LABELS, RAW), p)
+    assert (d.label, d.time) == ("no", 11 * HOP)  # the first of four frames at 0.8
+
+
 def test_min_frames() -> None:
     p = stream(2.0, [("yes", 1.0)], half_width=4)
     strict = DetectorConfig(frame_seconds=HOP, smooth_seconds=0, min_frames=4)
@@ -188,11 +309,19 @@ def random_stream(seed: int) -> np.ndarray:
     cuts=st.lists(st.integers(0, 400), max_size=30),
     smooth=st.sampled_from([0.0, 0.1, 0.18, 0.2]),
     refractory=st.sampled_from([0.0, 0.3, 0.8]),
+    release=st.sampled_from([None, 0.2, 0.5, 0.7]),
+    hold=st.sampled_from([0.0, 0.06, 0.16, 0.3]),
 )
 def test_chunking_never_changes_the_detections(
-    seed: int, cuts: list[int], smooth: float, refractory: float
+    seed: int, cuts: list[int], smooth: float, refractory: float, release: float | None, hold: float
 ) -> None:
-    cfg = DetectorConfig(frame_seconds=HOP, smooth_seconds=smooth, refractory_seconds=refractory)
+    cfg = DetectorConfig(
+        frame_seconds=HOP,
+        smooth_seconds=smooth,
+        refractory_seconds=refractory,
+        release_threshold=release,
+        hold_seconds=hold,
+    )
     p = random_stream(seed)
     whole = run(Detector(LABELS, cfg), p)
     assert len(whole) >= 2  # the streams hold words: the comparison is not vacuous
@@ -230,6 +359,15 @@ def test_push_rejects_bad_input() -> None:
         ({"frame_seconds": HOP, "refractory_seconds": float("nan")}, "refractory_seconds"),
         ({"frame_seconds": HOP, "min_frames": 0}, "min_frames"),
         ({"frame_seconds": HOP, "ignore": "_silence_"}, "ignore"),
+        ({"frame_seconds": HOP, "release_threshold": 0}, "release_threshold"),
+        ({"frame_seconds": HOP, "release_threshold": 0.8}, r"release_threshold.*threshold=0\.7"),
+        ({"frame_seconds": HOP, "threshold": 0.3, "release_threshold": 0.35}, "release_thr"),
+        ({"frame_seconds": HOP, "release_threshold": float("nan")}, "release_threshold"),
+        ({"frame_seconds": HOP, "release_threshold": "0.3"}, "release_threshold"),
+        ({"frame_seconds": HOP, "hold_seconds": -0.1}, "hold_seconds"),
+        ({"frame_seconds": HOP, "hold_seconds": None}, "hold_seconds"),
+        ({"frame_seconds": HOP, "hold_seconds": float("inf")}, "hold_seconds"),
+        ({"frame_seconds": HOP, "max_bump_seconds": 0}, "max_bump_seconds"),
     ],
 )
 def test_config_rejects_bad_values(kwargs: dict[str, object], match: str) -> None:
@@ -270,10 +408,35 @@ def test_softmax_errors() -> None:
         softmax(np.zeros((2, 0)))
 
 
+OLD_BUNDLE = {
+    "smooth_seconds": 0.2,
+    "threshold": 0.7,
+    "refractory_seconds": 0.8,
+    "min_frames": 3,
+    "ignore": ["_silence_", "_unknown_"],
+}
+
+
 def test_settings_round_trip_and_unknown_keys_are_named() -> None:
-    cfg = DetectorConfig(frame_seconds=0.02, threshold=0.8, ignore=("_silence_",))
-    assert DetectorConfig.from_settings(0.02, cfg.settings()) == cfg
+    for cfg in (
+        DetectorConfig(frame_seconds=0.02, threshold=0.8, ignore=("_silence_",)),
+        DetectorConfig(
+            frame_seconds=0.02, release_threshold=0.4, hold_seconds=0.1, max_bump_seconds=1
+        ),
+    ):
+        assert DetectorConfig.from_settings(0.02, cfg.settings()) == cfg
+        assert DetectorConfig.from_settings(0.02, json.loads(json.dumps(cfg.settings()))) == cfg
     assert DetectorConfig.from_settings(0.02, {}) == DetectorConfig(frame_seconds=0.02)
+    # a bundle written before the bump settings existed gets the defaults
+    old = DetectorConfig.from_settings(0.02, OLD_BUNDLE)
+    assert old == DetectorConfig(frame_seconds=0.02)
+    assert (old.release_threshold, old.release, old.hold_frames) == (None, 0.35, 8)
+    assert old.max_bump_frames == 40  # as its cap was: max(refractory_frames, min_frames)
+    # the default release follows the threshold, so overriding the threshold alone is valid
+    low = DetectorConfig.from_settings(0.02, {**OLD_BUNDLE, "threshold": 0.3})
+    assert low.release == 0.15
+    added = set(DetectorConfig(frame_seconds=0.02).settings()) - set(OLD_BUNDLE)
+    assert added == {"release_threshold", "hold_seconds", "max_bump_seconds"}
     with pytest.raises(InputError, match="unknown keys \\['hold'\\]"):
         DetectorConfig.from_settings(0.02, {"hold": 3})
 
@@ -282,7 +445,12 @@ def test_the_shipped_bundle_carries_its_detector_settings() -> None:
     from lstm_apps.runtime.speech import SpeechClassifier
 
     clf = SpeechClassifier.default()
-    assert clf.model.metadata["detector"] == DetectorConfig(frame_seconds=0.02).settings()
+    meta = clf.model.metadata["detector"]
+    default = DetectorConfig(frame_seconds=0.02)
+    # keys missing from a bundle written before them take the defaults
+    assert set(meta) >= set(OLD_BUNDLE)
+    assert meta == {k: v for k, v in default.settings().items() if k in meta}
+    assert clf.detector_config() == default
     assert clf.stream().detector.config == clf.detector_config()
     custom = clf.detector_config(threshold=0.9)
     assert custom.threshold == 0.9 and custom.smooth_seconds == clf.detector_config().smooth_seconds

@@ -70,8 +70,8 @@ def test_unchecked_run_and_trusted_push_match_the_checked_ones(caption_bundle: P
     probs = softmax(rng.standard_normal((300, 5)).astype(np.float32) * 4)
     cfg = DetectorConfig(frame_seconds=0.02, threshold=0.5, min_frames=2)
     a, b = Detector(labels, cfg), Detector(labels, cfg)
-    got_a = [d for i in range(0, 300, 7) for d in a.push(probs[i : i + 7])]
-    got_b = [d for i in range(0, 300, 5) for d in b.push_trusted(probs[i : i + 5])]
+    got_a = [d for i in range(0, 300, 7) for d in a.push(probs[i : i + 7])] + a.flush()
+    got_b = [d for i in range(0, 300, 5) for d in b.push_trusted(probs[i : i + 5])] + b.flush()
     assert got_a == got_b and len(got_a) > 0
 
 

@@ -9,24 +9,52 @@
 Pure numpy and stateful, so frames can arrive in chunks of any size: the detections are
 identical whatever the chunking.
 
-The rule, frame by frame (frame i is at time i * frame_seconds):
+The rule, frame by frame. Frame i is at time i * frame_seconds; a duration setting becomes
+round(seconds / frame_seconds) frames (Python's round: halves go to even), giving
+smooth_frames (at least 1), hold_frames, refractory_frames and max_bump_frames (at least
+min_frames).
 
 1. Smooth: s_i = the mean of the last `smooth_frames` posterior frames (a trailing moving
    average; the stream is taken to start in silence, i.e. zeros before frame 0).
-2. Score: m_i = max of s_i over the labels not in `ignore`, and a_i = that label.
-3. Run: a maximal stretch of frames with m_i >= threshold. A run may start only when the
-   previous detection's peak frame lies at least `refractory_frames` back; a run that
-   starts earlier is ignored as a whole, until m drops below threshold.
-4. Detect: a run gives one Detection when it ends (m drops below threshold), or when it has
-   lasted max(refractory_frames, min_frames) frames (so a score that stays high cannot
-   delay or repeat a detection; the rest of that run is ignored), provided it held at least
-   `min_frames` frames. Its label and score are a_i and m_i at the run's peak (the first
-   frame of its highest m), and its time is that frame minus the moving average's delay of
-   (smooth_frames - 1) / 2 frames: the centre of the window, where the raw posteriors peak.
+2. Score: m_i = max of s_i over the labels not in `ignore`, and a_i = that label (the
+   first in label order on a tie).
+3. Bump: a bump starts at a frame with m_i >= threshold and goes on while m_i >= release
+   (`release_threshold`; by default threshold / 2). A dip below release ends it only once
+   the dip has lasted more than hold_frames frames; if m is back to >= release sooner, the
+   bump goes on, the dip included. So a bump closes at the frame hold_frames + 1 after its
+   last frame with m >= release.
+4. Refractory: a frame with m_i >= threshold less than refractory_frames after the previous
+   detection's peak frame starts no bump; the frames from it are ignored until m < release.
+5. Detect: a bump gives one Detection when it closes, provided m_i >= threshold on at
+   least `min_frames` of its frames (not necessarily consecutive). Its label and score are
+   a_i and m_i at the bump's peak (its frame of highest m; the first such frame on a tie),
+   and its time is the peak frame minus the moving average's delay of
+   (smooth_frames - 1) / 2 frames, clamped at 0: the centre of the window, where the raw
+   posteriors peak.
+6. Cap: a bump that reaches max_bump_frames frames, counted from its start (dips
+   included), is decided at once as in 5, and the frames after it are ignored until
+   m < release: a score that stays high can neither delay nor repeat a detection.
 
-So two detections are always at least refractory_seconds apart, one word never fires
-twice, and a label switch inside one word (e.g. "off" briefly ahead of "up") gives one
-detection with the label of the highest smoothed score.
+Arithmetic: s and m are float32 (each window summed oldest frame first, then divided by
+smooth_frames). m is compared with threshold and release exactly: the float32 value against
+the setting as a float64 (do not round the setting to float32: float32(0.7) < 0.7). The peak
+moves to a later frame only if that frame's m is strictly greater.
+
+So a word's label is decided over its bump, not at the first crossing: an early bump of the
+wrong label on a word's onset ("go" on the start of "down") joins the word's real bump and
+loses to its higher score, and a label switch inside one word (e.g. "off" briefly ahead of
+"up") gives one detection, labelled by the highest smoothed score. A bump gives at most one
+detection. The peak frames of two detections are at least refractory_frames apart (a bump
+starts that long after the previous peak or later, and its peak is not before its start),
+hence so are their times, unless the first was clamped at 0. Two words whose bumps are
+less than hold_frames + 1 frames apart become one bump, one detection, unless the first
+reached the cap before the second began.
+
+Latency: a detection is emitted at the frame its bump closes, hold_frames + 1 frames after
+its last frame with m >= release, or at the bump's max_bump_frames-th frame if sooner.
+Against deciding at the first frame below threshold, that adds the fall of m from
+threshold to release (a few frames with 0.2 s smoothing) plus hold_seconds + one frame
+(0.18 s with the defaults). flush() decides a bump still open at the end of the stream.
 """
 
 from __future__ import annotations
@@ -42,7 +70,7 @@ from lstm_apps.runtime.errors import InputDTypeError, InputError, InputShapeErro
 
 F = TypeVar("F", bound=np.floating[Any])
 
-_IDLE, _RUN, _IGNORE = 0, 1, 2  # below threshold / in a run that may fire / in a spent run
+_IDLE, _BUMP, _IGNORE = 0, 1, 2  # no bump / a bump that may fire / ignoring until m < release
 _PROB_TOL = 1e-4  # posteriors may stray this far outside [0, 1] from float rounding
 
 
@@ -63,8 +91,11 @@ class DetectorConfig:
     smooth_seconds: float = 0.2  # moving-average window over the posteriors
     threshold: float = 0.7  # the smoothed posterior a command must reach
     refractory_seconds: float = 0.8  # after a detection, no command can fire for this long
-    min_frames: int = 3  # the smoothed score must stay >= threshold for this many frames
+    min_frames: int = 3  # a bump must have this many frames >= threshold to fire
     ignore: tuple[str, ...] = ("_silence_", "_unknown_")  # labels that never fire
+    release_threshold: float | None = None  # a bump goes on while >= this; None: threshold / 2
+    hold_seconds: float = 0.16  # a dip below release up to this long does not end a bump
+    max_bump_seconds: float = 0.8  # a bump this long is decided at once (a score stuck high)
 
     def __post_init__(self) -> None:
         def bad(field: str, value: Any, want: str) -> InputError:
@@ -84,6 +115,13 @@ class DetectorConfig:
             raise bad("min_frames", self.min_frames, "a positive int")
         if isinstance(self.ignore, str) or not all(isinstance(s, str) for s in self.ignore):
             raise bad("ignore", self.ignore, "a tuple of label strings")
+        release = self.release_threshold
+        if release is not None and (not _is_real(release) or not 0 < release <= self.threshold):
+            raise bad("release_threshold", release, f"None or in (0, threshold={self.threshold}]")
+        if not _is_real(self.hold_seconds) or not self.hold_seconds >= 0:
+            raise bad("hold_seconds", self.hold_seconds, "a number of seconds >= 0")
+        if not _is_real(self.max_bump_seconds) or not self.max_bump_seconds > 0:
+            raise bad("max_bump_seconds", self.max_bump_seconds, "a positive number of seconds")
 
     def settings(self) -> dict[str, Any]:
         """Everything but frame_seconds (a property of the model), as JSON: what a bundle's
@@ -94,7 +132,8 @@ class DetectorConfig:
 
     @classmethod
     def from_settings(cls, frame_seconds: float, settings: dict[str, Any]) -> DetectorConfig:
-        """The inverse of `settings()`; unknown keys are an InputError naming them."""
+        """The inverse of `settings()`; missing keys take the defaults (bundles written before
+        a setting existed lack it), unknown keys are an InputError naming them."""
         known = {f.name for f in fields(cls)} - {"frame_seconds"}
         if set(settings) - known:
             raise InputError(f"detector settings: unknown keys {sorted(set(settings) - known)}")
@@ -109,6 +148,20 @@ class DetectorConfig:
     @property
     def refractory_frames(self) -> int:
         return round(self.refractory_seconds / self.frame_seconds)
+
+    @property
+    def hold_frames(self) -> int:
+        return round(self.hold_seconds / self.frame_seconds)
+
+    @property
+    def release(self) -> float:
+        """The release threshold in effect: release_threshold, or threshold / 2 if None."""
+        return self.threshold / 2 if self.release_threshold is None else self.release_threshold
+
+    @property
+    def max_bump_frames(self) -> int:
+        """The cap: a bump this long is decided at once."""
+        return max(round(self.max_bump_seconds / self.frame_seconds), self.min_frames)
 
 
 def _is_real(x: Any) -> bool:
@@ -141,7 +194,11 @@ class Detector:
         if self._live.size and (np.diff(self._live) == 1).all():
             self._cols = slice(int(self._live[0]), int(self._live[-1]) + 1)
         self._window = config.smooth_frames
-        self._cap = max(config.refractory_frames, config.min_frames)
+        # Plain floats: m arrives as the exact float64 value of a float32, so `>=` against
+        # these is the exact comparison the module docstring specifies.
+        self._threshold, self._release = float(config.threshold), float(config.release)
+        self._hold, self._refractory = config.hold_frames, config.refractory_frames
+        self._cap = config.max_bump_frames
         self.reset()
 
     def reset(self) -> None:
@@ -149,9 +206,11 @@ class Detector:
         self._history = np.zeros((self._window - 1, self._live.size), np.float32)  # live only
         self.frames_seen = 0
         self._mode = _IDLE
-        self._run_len = 0
-        self._peak = (-1.0, -1, -1)  # (score, frame, label index) of the current run
-        self._last_peak: int | None = None
+        self._len = 0  # frames in the current bump so far
+        self._above = 0  # of which m >= threshold
+        self._dip = 0  # consecutive frames with m < release, up to now
+        self._peak = (-1.0, -1, -1)  # (score, frame, label index) of the current bump
+        self._last_peak: int | None = None  # peak frame of the last detection
 
     def push(self, probs: npt.NDArray[np.floating[Any]]) -> list[Detection]:
         """Feed the next frames; return the detections completed by them, in time order.
@@ -189,40 +248,42 @@ class Detector:
         return out
 
     def flush(self) -> list[Detection]:
-        """End of stream: emit the run in progress, if it held min_frames (call reset() next)."""
-        if self._mode != _RUN:
+        """End of stream: decide the bump in progress, as if it closed (call reset() next)."""
+        if self._mode != _BUMP:
             return []
         self._mode = _IGNORE
         det = self._emit()
         return [det] if det is not None else []
 
     def _step(self, t: int, score: float, label: int) -> Detection | None:
-        above = score >= self.config.threshold
-        if self._mode == _IGNORE:
-            if not above:
+        if self._mode == _IGNORE:  # no hold here: a dip is where the next word may start
+            if score < self._release:
                 self._mode = _IDLE
             return None
         if self._mode == _IDLE:
-            if not above:
+            if score < self._threshold:
                 return None
-            refractory = self.config.refractory_frames
-            if self._last_peak is not None and t - self._last_peak < refractory:
+            if self._last_peak is not None and t - self._last_peak < self._refractory:
                 self._mode = _IGNORE
                 return None
-            self._mode, self._run_len, self._peak = _RUN, 0, (-1.0, -1, -1)
-        if not above:  # the run ends
+            self._mode, self._len, self._above, self._dip = _BUMP, 0, 0, 0
+            self._peak = (score, t, label)
+        self._dip = 0 if score >= self._release else self._dip + 1
+        if self._dip > self._hold:  # the bump closes; this frame is not part of it
             self._mode = _IDLE
             return self._emit()
-        self._run_len += 1
+        self._len += 1
+        if score >= self._threshold:
+            self._above += 1
         if score > self._peak[0]:
             self._peak = (score, t, label)
-        if self._run_len >= self._cap:
+        if self._len >= self._cap:
             self._mode = _IGNORE
             return self._emit()
         return None
 
     def _emit(self) -> Detection | None:
-        if self._run_len < self.config.min_frames:
+        if self._above < self.config.min_frames:
             return None
         score, frame, label = self._peak
         self._last_peak = frame
