@@ -49,20 +49,48 @@ def _per_split(counts: dict[str, int]) -> str:
 
 def _cmd_data_speech(args: argparse.Namespace) -> int:
     from lstm_apps.data.speech_synth import generate_speech_commands
+    from lstm_apps.data.speech_transform import TransformConfig
 
-    words = [w.strip() for w in args.words.split(",")] if args.words else None
-    if words is not None and (not all(words) or len(set(words)) != len(words)):
-        raise LstmAppsError(f"--words {args.words!r}: give distinct, non-empty words")
-    r = generate_speech_commands(
-        args.out, speakers=args.speakers, repeats=args.repeats, seed=args.seed,
-        noise_seconds=args.noise_seconds, progress=not args.quiet, words=words,
-        command=command_line(),
-    )  # fmt: skip
+    def names(flag: str, value: str | None) -> list[str] | None:
+        got = [w.strip() for w in value.split(",")] if value else None
+        if got is not None and (not all(got) or len(set(got)) != len(got)):
+            raise LstmAppsError(f"{flag} {value!r}: give distinct, non-empty names")
+        return got
+
+    words = names("--words", args.words)
+    try:
+        r = generate_speech_commands(
+            args.out, speakers=args.speakers, repeats=args.repeats, seed=args.seed,
+            noise_seconds=args.noise_seconds, progress=not args.quiet, words=words,
+            extra_per_speaker=args.unknown_per_speaker,
+            transforms=TransformConfig.off() if args.no_transforms else None,
+            voices=names("--voices", args.voices),
+            exclude_voices=names("--exclude-voices", args.exclude_voices) or (),
+            split=args.split, command=command_line(),
+        )  # fmt: skip
+    except ValueError as exc:
+        raise LstmAppsError(f"data speech: {exc}") from exc
     print(
         f"wrote {r.n_files} clips from {r.n_speakers} speakers "
         f"({_per_split(r.speakers_per_split)}) and {r.n_noise_files} noise files, "
         f"{r.n_bytes / 1e6:.0f} MB, in {r.seconds:.0f}s -> {r.out_dir}"
     )
+    return 0
+
+
+def _cmd_data_flite(args: argparse.Namespace) -> int:
+    from lstm_apps.data.flite import FLITE_VOICES, generate_flite
+
+    voices = tuple(v.strip() for v in args.voices.split(",")) if args.voices else FLITE_VOICES
+    if unknown := sorted(set(voices) - set(FLITE_VOICES)):
+        raise LstmAppsError(f"--voices: {unknown} not among flite's {list(FLITE_VOICES)}")
+    words = [w.strip() for w in args.words.split(",")] if args.words else None
+    r = generate_flite(
+        args.out, seed=args.seed, words=words, voices=voices, progress=not args.quiet,
+        command=command_line(),
+    )  # fmt: skip
+    print(f"wrote {r.n_files} clips from {r.n_speakers} flite speakers in {r.seconds:.0f}s -> "
+          f"{r.out_dir} (all in validation_list.txt)")  # fmt: skip
     return 0
 
 
@@ -98,10 +126,10 @@ def _cmd_train_speech(args: argparse.Namespace) -> int:
 
         off = AugmentConfig(
             speed=(1.0, 1.0), shift_seconds=0.0, gain_db=(0.0, 0.0), noise_prob=0.0,
-            prefix_prob=0.0, warp=(1.0, 1.0), time_masks=0, freq_masks=0,
+            prefix_prob=0.0, warp=(1.0, 1.0), time_masks=0, freq_masks=0, babble_prob=0.0,
         )  # fmt: skip
         cfg = replace(cfg, augment=off)
-    train_speech(args.data, args.out, cfg, resume=not args.no_resume)
+    train_speech(args.data, args.out, cfg, resume=not args.no_resume, val_data=args.val_data)
     return 0
 
 
@@ -125,6 +153,7 @@ def _print_sizes(sizes: dict[str, int]) -> None:
 
 def _cmd_export_speech(args: argparse.Namespace) -> int:
     from lstm_apps.onnx.speech import export_speech
+    from lstm_apps.onnx.speech_card import read_evaluations
     from lstm_apps.train.checkpoint import load_checkpoint
     from lstm_apps.train.speech import SpeechTrainConfig, load_split
 
@@ -137,12 +166,13 @@ def _cmd_export_speech(args: argparse.Namespace) -> int:
         model=ck.config, seed=tc.get("seed", 0),
         silence_fraction=tc.get("silence_fraction", 0.1),
         unknown_fraction=tc.get("unknown_fraction", 0.1),
+        eval_unknown_fraction=tc.get("eval_unknown_fraction", tc.get("unknown_fraction", 0.1)),
     )  # fmt: skip
     test, _ = load_split(data, "test", split_cfg)
     r = export_speech(
         ck.model, args.out, test.x.numpy(), metrics=metrics,  # type: ignore[arg-type]
         command=command_line(), min_int8_agreement=args.min_int8_agreement,
-        max_bytes=_max_bytes(args),
+        max_bytes=_max_bytes(args), evaluations=read_evaluations(run),
     )  # fmt: skip
     print(f"exported {run / args.checkpoint} -> {args.out}")
     print(f"  torch vs model.onnx          max |diff| {r.offline_max_diff:.2e}")
@@ -288,6 +318,29 @@ def _cmd_eval_caption(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval_speech(args: argparse.Namespace) -> int:
+    from lstm_apps.eval.speech import evaluate_speech, format_report
+
+    report = evaluate_speech(
+        args.model, args.data, split=args.split, out_dir=args.out, seed=args.seed,
+        threads=args.threads, command=command_line(),
+    )  # fmt: skip
+    print(format_report(report))
+    return 0
+
+
+def _cmd_eval_stream(args: argparse.Namespace) -> int:
+    from lstm_apps.eval.stream import evaluate_stream, format_stream_report
+
+    report = evaluate_stream(
+        args.model, args.data, split=args.split, n_recordings=args.recordings,
+        seconds=args.seconds, noise_minutes=args.noise_minutes, out_dir=args.out,
+        chunk_ms=args.chunk_ms, seed=args.seed, threads=args.threads, command=command_line(),
+    )  # fmt: skip
+    print(format_stream_report(report))
+    return 0
+
+
 def _cmd_caption(args: argparse.Namespace) -> int:
     from lstm_apps.runtime.caption import Captioner
 
@@ -364,10 +417,37 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--speakers", type=int, default=None, help="cap on voices (default: all)")
     s.add_argument("--repeats", type=int, default=2, help="utterances per word and speaker")
     s.add_argument("--noise-seconds", type=float, default=60.0, help="length of each noise file")
-    s.add_argument("--words", default=None, help="comma-separated words (default: all 30)")
+    s.add_argument(
+        "--words", default=None,
+        help="comma-separated words every speaker says --repeats times (default: the 10 commands)",
+    )  # fmt: skip
+    s.add_argument(
+        "--unknown-per-speaker", type=int, default=None,
+        help="other words (of hundreds, near-misses and phrases) each speaker says once "
+        "(default: 10, or 0 with --words)",
+    )  # fmt: skip
+    s.add_argument(
+        "--no-transforms", action="store_true",
+        help="plain eSpeak: no WORLD voice, room or channel transformations",
+    )  # fmt: skip
+    s.add_argument("--voices", default=None, help="only these eSpeak voices (comma-separated)")
+    s.add_argument("--exclude-voices", default=None, help="never these voices (a held-out family)")
+    s.add_argument(
+        "--split", choices=["validation", "test"], default=None,
+        help="put every clip in this split (a held-out evaluation set)",
+    )  # fmt: skip
     s.add_argument("--seed", type=int, default=0, help="same seed, same result")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_data_speech)
+    s = dsub.add_parser(
+        "flite", help="a validation set spoken by flite (another synthesizer; never train on it)"
+    )
+    s.add_argument("out", help="output folder (must not exist or be empty)")
+    s.add_argument("--voices", default=None, help="comma-separated (default: all five)")
+    s.add_argument("--words", default=None, help="comma-separated (default: the 30 words)")
+    s.add_argument("--seed", type=int, default=0, help="same seed, same result")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_data_flite)
     s = dsub.add_parser("shapes", help="shapes scenes with captions, Karpathy split JSON")
     s.add_argument("out", help="output folder (must not exist or be empty)")
     s.add_argument("--count", type=int, default=20000, help="number of images (the shipped set)")
@@ -380,7 +460,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = tsub.add_parser("speech", help="the speech-command classifier")
     s.add_argument("--data", required=True, help="a Speech Commands folder (real or generated)")
     s.add_argument("--out", required=True, help="run folder; rerun to resume")
-    s.add_argument("--epochs", type=int, default=25, help="passes over the training split")
+    s.add_argument("--epochs", type=int, default=35, help="passes over the training split")
+    s.add_argument(
+        "--val-data", default=None,
+        help="a second validation folder from another generator (e.g. `lstm-apps data flite`); "
+        "never trained on, reported beside the own validation and used to pick the best epoch",
+    )  # fmt: skip
     s.add_argument("--batch-size", type=int, default=64, help="clips per step")
     s.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     s.add_argument("--hidden", type=int, default=128, help="LSTM width")
@@ -449,8 +534,34 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-resume", action="store_true", help="ignore an existing last/")
     s.set_defaults(func=_cmd_train_caption)
 
-    evl = sub.add_parser("eval", help="score a trained run on a split")
+    evl = sub.add_parser("eval", help="score a trained run or a bundle on a data set")
     vsub = evl.add_subparsers(dest="what", required=True, metavar="KIND")
+    for what in ("speech", "stream"):
+        s = vsub.add_parser(
+            what,
+            help="accuracy per class and a confusion PNG"
+            if what == "speech"
+            else "keyword spotting on long recordings built from a split: recall, false "
+            "alarms, latency, a threshold curve (PNG)",
+        )
+        s.add_argument("model", help="a bundle folder (onnxruntime) or a training run (torch)")
+        s.add_argument("--data", required=True, help="any Speech Commands-layout folder")
+        s.add_argument(
+            "--split", choices=["train", "validation", "test", "all"], default="test",
+            help="which clips (all: every clip in the folder)",
+        )  # fmt: skip
+        s.add_argument("--out", default=None, help="folder for the JSON report and the PNG")
+        s.add_argument("--seed", type=int, default=0, help="same seed, same result")
+        s.add_argument("--threads", type=int, default=1, help="torch / onnxruntime threads")
+        if what == "stream":
+            s.add_argument("--recordings", type=int, default=10, help="word recordings")
+            s.add_argument("--seconds", type=float, default=60.0, help="length of each")
+            s.add_argument(
+                "--noise-minutes", type=float, default=30.0,
+                help="noise-only audio for false alarms per hour",
+            )  # fmt: skip
+            s.add_argument("--chunk-ms", type=float, default=100.0, help="stream chunk size")
+        s.set_defaults(func=_cmd_eval_speech if what == "speech" else _cmd_eval_stream)
     s = vsub.add_parser("caption", help="BLEU-1..4, CIDEr, content accuracy (shapes)")
     s.add_argument("run", help="the run folder of `train caption`")
     s.add_argument("--split", default="test", choices=["train", "val", "test"], help="split")

@@ -55,12 +55,34 @@ def plan(kind: str, work: Path, out: Path, *, quick: bool = False, seed: int = 0
     """The commands that make the `kind` bundle ("speech" or "caption")."""
     data, run, bundle = work / "data" / kind, work / "runs" / kind, out / kind
     s = str
+    extra: list[Step] = []  # more data before training
+    evals: list[Step] = []  # evaluations after it, quoted by the model card
     if kind == "speech":
         gen = ["--repeats", "1", "--speakers", "24", "--noise-seconds", "5"] if quick else []
-        gen += ["--words", "yes,no,up,cat"] if quick else []
+        gen += ["--words", "yes,no,up", "--unknown-per-speaker", "2"] if quick else []
         train = ["--epochs", "1", "--hidden", "32", "--layers", "1", "--threads", "1"]
-        train = train if quick else ["--epochs", "25"]
-        data_argv = ["data", "speech", s(data), "--seed", s(seed), "--quiet", *gen]
+        train = train if quick else ["--epochs", "35"]
+        held = ["--voices", HELDOUT_VOICE, "--split", "test", "--seed", s(seed + 1), "--quiet"]
+        held += ["--repeats", "1", *(gen[2:] if quick else [])]
+        data_argv = ["data", "speech", s(data), "--seed", s(seed)]
+        data_argv += ["--exclude-voices", HELDOUT_VOICE, "--quiet", *gen]
+        heldout, flite = work / "data" / "speech-heldout", work / "data" / "flite"
+        flite_argv = ["data", "flite", s(flite), "--seed", s(seed), "--quiet"]
+        flite_argv += ["--voices", "slt,kal", "--words", "yes,no,up,cat"] if quick else []
+        extra = [
+            _data_step("data-heldout", ["data", "speech", s(heldout), *held], heldout),
+            _data_step("data-flite", flite_argv, flite),
+        ]
+        train += ["--val-data", s(flite)]
+        stream = ["--recordings", "2", "--seconds", "20", "--noise-minutes", "1"] if quick else []
+        evals = [
+            _eval_step("eval-heldout", ["eval", "speech", s(run), "--data", s(heldout),
+                                        "--split", "test"], run / "eval" / "heldout"),
+            _eval_step("eval-flite", ["eval", "speech", s(run), "--data", s(flite),
+                                      "--split", "validation"], run / "eval" / "flite"),
+            _eval_step("eval-stream", ["eval", "stream", s(run), "--data", s(heldout),
+                                       "--split", "test", *stream], run / "eval" / "stream"),
+        ]  # fmt: skip
     elif kind == "caption":
         gen = ["--count", "60"] if quick else ["--count", "20000"]
         train = ["--epochs", "1", "--image-size", "64", "--hidden", "32", "--threads", "1"]
@@ -74,10 +96,27 @@ def plan(kind: str, work: Path, out: Path, *, quick: bool = False, seed: int = 0
         export_argv += ["--parity-images", "8"] if kind == "caption" else []
         export_argv += ["--min-int8-agreement", "0.5"] if kind == "speech" else []
     return [
-        Step("data", data_argv, data / "generator.json", _json_value("command", _join(data_argv))),
+        _data_step("data", data_argv, data),
+        *extra,
         Step("train", train_argv, run / "metrics.json", _json_value("command", _join(train_argv))),
+        *evals,
         Step("export", export_argv, bundle / "MODEL_CARD.md", _join(export_argv)),
     ]
+
+
+HELDOUT_VOICE = "en-gb-scotland"
+"""The eSpeak voice (all its variants) kept out of the speech training data: the held-out
+family the card reports beside flite and the own test split."""
+
+
+def _data_step(name: str, argv: list[str], folder: Path) -> Step:
+    return Step(name, argv, folder / "generator.json", _json_value("command", _join(argv)))
+
+
+def _eval_step(name: str, argv: list[str], folder: Path) -> Step:
+    argv = [*argv, "--out", str(folder)]
+    report = "stream_eval.json" if argv[1] == "stream" else "speech_eval.json"
+    return Step(name, argv, folder / report, _json_value("command", _join(argv)))
 
 
 def _join(argv: list[str]) -> str:
@@ -106,17 +145,19 @@ def release(
     for kind in kinds:
         steps = plan(kind, work, out, quick=quick, seed=seed)
         if fresh:
-            for folder in (work / "data" / kind, work / "runs" / kind):
+            for folder in dict.fromkeys(st.done.parent for st in steps if st.name != "export"):
                 if folder.exists():
                     print(f"--fresh: deleting {folder}", flush=True)
                     shutil.rmtree(folder)
         spent[kind] = {}
+        redo = False  # once a step runs, every later one runs too: it builds on it
         for step in steps:
             print(f"\n[release {kind}: {step.name}] {step.command}", flush=True)
-            if step.name != "export" and step.finished():
+            if not redo and step.name != "export" and step.finished():
                 made = time.strftime("%Y-%m-%d %H:%M", time.localtime(step.done.stat().st_mtime))
                 print(f"  already done ({step.done}, {made}): kept; --fresh redoes it", flush=True)
                 continue
+            redo = True
             start = time.perf_counter()
             code = main(step.argv)
             spent[kind][step.name] = time.perf_counter() - start

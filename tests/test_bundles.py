@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lstm_apps.release import HELDOUT_VOICE
 from lstm_apps.runtime.session import default_bundle
 
 pytestmark = pytest.mark.slow
@@ -38,8 +39,8 @@ def test_speech_bundle_reaches_its_card_accuracy_on_fresh_clips(tmp_path: Path) 
     assert match, "the speech card states no test accuracy"
     promised = float(match.group(1)) / 100
     data = tmp_path / "speech"
-    generate_speech_commands(data, speakers=300, repeats=1, seed=11, noise_seconds=10,
-                             progress=False)  # fmt: skip
+    generate_speech_commands(data, speakers=120, repeats=2, seed=11, noise_seconds=10,
+                             progress=False, exclude_voices=[HELDOUT_VOICE])  # fmt: skip
     config = load_checkpoint(default_bundle("speech") / "checkpoint").config
     test, _ = load_split(data, "test", SpeechTrainConfig(model=config, seed=11))
     clf = SpeechClassifier.default(intra_op_threads=1)
@@ -49,6 +50,46 @@ def test_speech_bundle_reaches_its_card_accuracy_on_fresh_clips(tmp_path: Path) 
     n = len(pred)
     assert n >= 200
     assert accuracy >= _floor(promised, n), f"{accuracy:.2%} on {n} clips, card {promised:.2%}"
+
+
+def test_speech_bundle_reaches_its_card_accuracy_on_fresh_flite_clips(tmp_path: Path) -> None:
+    """The cross-generator figure: flite voices (never trained on), a new seed."""
+    from lstm_apps.data.flite import generate_flite
+    from lstm_apps.runtime.speech import SpeechClassifier
+    from lstm_apps.train.checkpoint import load_checkpoint
+    from lstm_apps.train.speech import SpeechTrainConfig, load_split
+
+    match = re.search(r"\| flite [^|]*\| [^|]*\| (\d+) \| \*\*([\d.]+)%\*\* \|", _card("speech"))
+    assert match, "the speech card states no flite accuracy"
+    promised = float(match.group(2)) / 100
+    data = tmp_path / "flite"
+    generate_flite(data, seed=11, voices=("kal16", "slt", "rms"), progress=False)
+    config = load_checkpoint(default_bundle("speech") / "checkpoint").config
+    val, _ = load_split(data, "validation", SpeechTrainConfig(model=config, seed=11))
+    clf = SpeechClassifier.default(intra_op_threads=1)
+    probs = clf.probabilities(list(val.x.numpy()), sample_rate=clf.sample_rate)
+    pred = np.array([p[-1].argmax() for p in probs])
+    accuracy = float((pred == val.y.numpy()).mean())
+    assert len(pred) >= 200
+    assert accuracy >= _floor(promised, len(pred)), f"{accuracy:.2%}, card {promised:.2%}"
+
+
+def test_speech_bundle_calls_digital_silence_silence() -> None:
+    """A muted microphone, an empty recording, a DC offset, near-silent noise: `_silence_`."""
+    from lstm_apps.runtime.speech import SpeechClassifier
+
+    clf = SpeechClassifier.default(intra_op_threads=1)
+    rng = np.random.default_rng(0)
+    quiet = [
+        np.zeros(16000, np.float32),
+        np.zeros(4000, np.float32),  # shorter than a clip: padded
+        np.full(16000, 0.02, np.float32),
+        (rng.standard_normal(16000) * 1e-4).astype(np.float32),  # -80 dBFS
+    ]
+    labels = [p.label for p in clf.classify(quiet, sample_rate=16000)]
+    assert labels == ["_silence_"] * len(quiet), labels
+    stream = clf.stream()
+    assert list(stream.feed(np.zeros(16000 * 10, np.float32), chunk=1600)) == []
 
 
 def test_caption_bundle_reaches_its_card_accuracy_on_fresh_scenes(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import torch
 from lstm_apps.cli import main
 from lstm_apps.data.speech_commands import which_set
 from lstm_apps.data.speech_synth import generate_speech_commands
+from lstm_apps.data.speech_transform import TransformConfig
 from lstm_apps.nn.speech import SpeechConfig
 from lstm_apps.onnx.speech import export_speech
 from lstm_apps.runtime import AudioInputError, InputDTypeError, InputShapeError, ModelFileError
@@ -34,7 +35,12 @@ TINY = SpeechTrainConfig(
     warmup_steps=10,
     model=SpeechConfig(hidden_size=48, num_layers=1, dropout=0.0),
     augment=AugmentConfig(
-        prefix_prob=0.0, noise_prob=0.3, snr_db=(15.0, 30.0), time_masks=0, freq_masks=0
+        prefix_prob=0.0,
+        noise_prob=0.3,
+        snr_db=(15.0, 30.0),
+        time_masks=0,
+        freq_masks=0,
+        babble_prob=0.0,
     ),
 )
 
@@ -42,9 +48,12 @@ TINY = SpeechTrainConfig(
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("speech") / "data"
+    # plain eSpeak: these tests are about the pipeline, and a tiny model in 30 short
+    # epochs learns plain voices (tests/test_speech_voices.py covers the transformations)
     generate_speech_commands(
-        out, speakers=40, repeats=2, noise_seconds=10, progress=False, words=(*WORDS, "bed", "cat")
-    )
+        out, speakers=40, repeats=2, noise_seconds=10, progress=False,
+        words=(*WORDS, "bed", "cat"), transforms=TransformConfig.off(),
+    )  # fmt: skip
     return out
 
 

@@ -71,6 +71,8 @@ def reproduce_lines(metrics: dict[str, Any], export_command: str) -> list[str]:
     lines = ["## Reproduce", ""]
     if gen:
         shown = {k: v for k, v in gen.get("settings", {}).items() if k != "words"}
+        if "extra_words" in shown:  # hundreds of words: their number (generator.json has them)
+            shown["extra_words"] = f"<{len(shown['extra_words'])} words>"
         if _words_argv(gen.get("settings", {})):
             shown["words"] = ",".join(gen["settings"]["words"])
         settings = ", ".join(f"{k}={v}" for k, v in shown.items())

@@ -1,0 +1,179 @@
+"""The model an evaluation reads: an exported bundle (onnxruntime, no torch) or a training
+run (torch), behind one small interface.
+
+    m = load_eval_model("export/speech")            # or "runs/speech" (its best/ checkpoint)
+    p = m.probabilities(clips)                      # clips (N, S) float32 -> (N, C)
+    q = m.frame_posteriors(recording, chunk=1600)   # (S,) -> (frames, C), as a stream sees it
+
+A bundle runs the public runtime (`SpeechClassifier.probabilities`, `CommandStream`), so the
+evaluation measures exactly what an app gets. A run folder runs its `best/` checkpoint in
+torch, through `SpeechStream`: the same graph as stream.onnx, so both give the same frames.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from lstm_apps.runtime.detect import Detection, Detector, DetectorConfig, softmax
+from lstm_apps.runtime.errors import InputError
+
+ModelKind = Literal["bundle", "run"]
+TORCH_BLOCK_FRAMES = 500  # frames per torch call over a recording (10 s): bounds memory
+
+
+class EvalModel(Protocol):
+    """What the evaluations need from a model; `load_eval_model` returns one."""
+
+    kind: ModelKind
+    path: Path  # the folder given
+    labels: tuple[str, ...]  # class names, in output order
+    sample_rate: int  # Hz of the audio going in
+    clip_samples: int  # training clip length, samples
+    hop: int  # samples per posterior frame
+
+    def detector_config(self) -> DetectorConfig:
+        """The detector settings streams are scored with (the bundle's own)."""
+        ...
+
+    def probabilities(self, clips: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """clips (N, clip_samples) float32 -> class probabilities (N, C) float32."""
+        ...
+
+    def frame_posteriors(
+        self, audio: npt.NDArray[np.float32], chunk: int
+    ) -> npt.NDArray[np.float32]:
+        """audio (S,) float32 -> per-frame softmax (ceil(S / hop), C) float32, streamed in
+        `chunk`-sample pieces from zero state (a run computes the same in bigger blocks)."""
+        ...
+
+
+def load_eval_model(path: str | os.PathLike[str], *, threads: int = 1) -> EvalModel:
+    """A bundle folder (model.onnx + config.json) or a run folder (best/ checkpoint; a
+    checkpoint folder itself works too). Anything else is an InputError naming `path`.
+
+    threads : onnxruntime intra-op threads, or torch threads (set process-wide) for a run.
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InputError(f"threads must be a positive int, got {threads!r}")
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"model {p} does not exist (expected a bundle or a run folder)")
+    if (p / "model.onnx").is_file() and (p / "config.json").is_file():
+        return _BundleModel(p, threads)
+    for ckpt in (p / "best", p):
+        if (ckpt / "model.safetensors").is_file() and (ckpt / "config.json").is_file():
+            return _RunModel(p, ckpt, threads)
+    raise InputError(
+        f"model {p} is neither a speech bundle (model.onnx + config.json) nor a training "
+        "run (best/model.safetensors + best/config.json)"
+    )
+
+
+class _Tap(Detector):
+    """A Detector that also keeps every posterior frame a CommandStream pushes into it."""
+
+    def __init__(self, labels: tuple[str, ...], config: DetectorConfig) -> None:
+        super().__init__(labels, config)
+        self.frames: list[npt.NDArray[np.float32]] = []
+
+    def push_trusted(self, x: npt.NDArray[np.float32]) -> list[Detection]:
+        self.frames.append(x.copy())
+        return super().push_trusted(x)
+
+
+class _BundleModel:
+    kind: ModelKind = "bundle"
+
+    def __init__(self, path: Path, threads: int) -> None:
+        from lstm_apps.runtime.speech import SpeechClassifier
+
+        self.path = path
+        self.clf = SpeechClassifier.from_dir(path, intra_op_threads=threads, inter_op_threads=1)
+        self.labels = self.clf.labels
+        self.sample_rate = self.clf.sample_rate
+        self.clip_samples = self.clf.clip_samples
+        self.hop = int(self.clf.stream_info["hop"])
+
+    def detector_config(self) -> DetectorConfig:
+        return self.clf.detector_config()
+
+    def probabilities(self, clips: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        # One window per clip: clips are clip_samples long, so row 0 is the whole answer.
+        probs = self.clf.probabilities(list(clips), sample_rate=self.sample_rate)
+        return np.stack([p[0] for p in probs]).astype(np.float32, copy=False)
+
+    def frame_posteriors(
+        self, audio: npt.NDArray[np.float32], chunk: int
+    ) -> npt.NDArray[np.float32]:
+        # CommandStream has no public per-frame output; it hands every frame's softmax to
+        # its (public) detector, so a recording detector in its place sees exactly what a
+        # live stream computes: same chunking, buffering and end-of-stream padding.
+        stream = self.clf.stream()
+        tap = _Tap(self.labels, stream.detector.config)
+        stream.detector = tap
+        for _ in stream.feed(audio, chunk, self.sample_rate):
+            pass
+        if not tap.frames:
+            return np.zeros((0, len(self.labels)), np.float32)
+        return np.concatenate(tap.frames)
+
+
+class _RunModel:
+    kind: ModelKind = "run"
+
+    def __init__(self, path: Path, checkpoint: Path, threads: int) -> None:
+        import torch
+
+        from lstm_apps.nn.speech import SpeechClassifierNet
+        from lstm_apps.train.checkpoint import load_checkpoint
+
+        torch.set_num_threads(threads)
+        net = load_checkpoint(checkpoint).model
+        if not isinstance(net, SpeechClassifierNet):
+            raise InputError(f"model {path}: {checkpoint} holds a {type(net).__name__}, not speech")
+        self.path, self.net = path, net.eval()
+        cfg = net.config
+        self.labels = tuple(cfg.labels)
+        self.sample_rate = cfg.frontend.sample_rate
+        self.clip_samples = cfg.clip_samples
+        self.hop = cfg.frontend.hop
+
+    def detector_config(self) -> DetectorConfig:
+        return DetectorConfig(frame_seconds=self.hop / self.sample_rate)
+
+    def probabilities(self, clips: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        import torch
+
+        with torch.no_grad():
+            logits = self.net(torch.from_numpy(np.ascontiguousarray(clips, np.float32)))
+        return softmax(logits.numpy().astype(np.float32, copy=False))
+
+    def frame_posteriors(
+        self, audio: npt.NDArray[np.float32], chunk: int
+    ) -> npt.NDArray[np.float32]:
+        import torch
+
+        from lstm_apps.nn.speech import SpeechStream
+
+        # The model is causal, so the frames do not depend on the chunking: run big blocks.
+        # Zero-pad to whole frames, as CommandStream.flush does.
+        x = np.concatenate([audio, np.zeros((-len(audio)) % self.hop, np.float32)])
+        step, cfg = SpeechStream(self.net).eval(), self.net.config
+        shape = (cfg.num_layers, 1, cfg.hidden_size)
+        h, c = torch.zeros(shape), torch.zeros(shape)
+        ctx = torch.zeros(1, cfg.frontend.context)
+        block = TORCH_BLOCK_FRAMES * self.hop
+        out: list[Any] = []
+        with torch.no_grad():
+            for i in range(0, len(x), block):
+                piece = torch.from_numpy(np.ascontiguousarray(x[None, i : i + block]))
+                logits, h, c, ctx = step(piece, ctx, h, c)
+                out.append(logits[0].numpy())
+        if not out:
+            return np.zeros((0, len(self.labels)), np.float32)
+        return softmax(np.concatenate(out).astype(np.float32, copy=False))

@@ -1,0 +1,122 @@
+"""The results part of the speech MODEL_CARD.md: the in-distribution test beside the sets
+the model never trained on (a held-out voice family, another synthesizer) and the
+streaming figures, each from a report the `lstm-apps eval` commands wrote as JSON.
+
+Plain dicts in, lines out: nothing here imports the exporter or the evaluators.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lstm_apps.data import read_generator
+
+SET_NAMES = {
+    "heldout": (
+        "held-out voice family",
+        "an eSpeak NG voice with all its variants, kept out of training, validation and "
+        "tuning; transformed like the training data",
+    ),
+    "flite": (
+        "flite (cross-generator validation)",
+        "another synthesizer: 5 voices x 3 rates x 3 pitches, half clean with digital "
+        "silence, half in pink noise at 10-20 dB SNR; never trained on, used to pick the "
+        "best epoch",
+    ),
+}
+
+
+def read_evaluations(run: Path) -> dict[str, dict[str, Any]]:
+    """RUN/eval/<name>/{speech,stream}_eval.json -> {name: report}; {} if none."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(run.glob("eval/*/*_eval.json")):
+        out[path.parent.name] = json.loads(path.read_text(encoding="utf-8"))
+    return out
+
+
+def _weakest(report: dict[str, Any], k: int = 3) -> str:
+    rows = [
+        (c["correct"] / c["n"], label, c["n"])
+        for label, c in report.get("per_class", {}).items()
+        if c["n"]
+    ]
+    return ", ".join(f"{label} {acc:.0%} of {n}" for acc, label, n in sorted(rows)[:k])
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1%}"
+
+
+def results_lines(metrics: dict[str, Any], evaluations: dict[str, dict[str, Any]]) -> list[str]:
+    """'## Results' (a table: own test and validation, then every set never trained on)
+    and '## Streaming' when a stream evaluation is present."""
+    splits = metrics.get("splits", {})
+    lines = [
+        "## Results",
+        "",
+        f"- test accuracy: **{metrics['test_accuracy']:.2%}** (own test split, "
+        f"{splits.get('test', {}).get('n', '?')} clips; the in-distribution figure)",
+        "",
+        "| set | what it is | clips | accuracy |",
+        "|---|---|---|---|",
+        f"| own test split | eSpeak NG speakers (voice + variant) never heard in training, "
+        f"transformed like the training data | {splits.get('test', {}).get('n', '?')} | "
+        f"**{metrics['test_accuracy']:.2%}** |",
+        f"| own validation split | likewise, other speakers | "
+        f"{splits.get('validation', {}).get('n', '?')} | {metrics['val_accuracy']:.2%} |",
+    ]
+    notes = []
+    for name, (title, what) in SET_NAMES.items():
+        rep = evaluations.get(name)
+        if rep is None:
+            continue
+        lines.append(f"| {title} | {what} | {rep['n']} | **{rep['accuracy']:.2%}** |")
+        made = (read_generator(rep["data"]) or {}).get("command")
+        notes.append(
+            f"- {title}: weakest classes {_weakest(rep)}; data `{made or rep['data']}`; "
+            f"scored by `{rep.get('command', '')}`"
+        )
+    lines += ["", "Every set has 10% `_silence_` (a fifth of it digital zeros) and 10%",
+              "`_unknown_` clips, as Speech Commands evaluations do.", "", *notes, ""]  # fmt: skip
+    stream = evaluations.get("stream")
+    if stream:
+        lines += stream_lines(stream)
+    return lines
+
+
+def stream_lines(rep: dict[str, Any]) -> list[str]:
+    op = rep["operating"]
+    det = rep["detector"]
+    lines = [
+        "## Streaming (keyword spotting on long recordings)",
+        "",
+        f"Built by `{rep.get('command', 'lstm-apps eval stream')}`: {rep['n_recordings']} "
+        f"recordings of {rep['seconds']:g} s from `{rep['data']}` ({rep['split']} split): "
+        f"{rep['commands']} commands and {rep['unknown_words']} other words with pauses, "
+        f"over background noise, plus {rep['noise_minutes']:g} min of noise alone; "
+        f"{rep['chunk_ms']:g} ms chunks.",
+        "",
+        f"- at the bundle's threshold {det.get('threshold')}: recall **{_pct(op['recall'])}**, "
+        f"{op['wrong_label']} commands with the wrong label, false alarms "
+        f"{_fmt(op['fa_per_hour'])} per hour of noise and {_fmt(op['fa_per_unknown_word'], 3)} "
+        "per non-command word",
+        f"- latency from the end of the word: peak {_fmt(op['latency_median'], 2)} s median; "
+        f"detection returned after {_fmt(op.get('emission_median'), 2)} s median",
+        "",
+        "| threshold | recall | false alarms / hour (noise) | per non-command word |",
+        "|---|---|---|---|",
+    ]
+    sweep = rep["sweep"]
+    step = max(1, len(sweep) // 8)
+    for p in sweep[::step]:
+        lines.append(
+            f"| {p['threshold']:.2f} | {_pct(p['recall'])} | {_fmt(p['fa_per_hour'])} | "
+            f"{_fmt(p['fa_per_unknown_word'], 3)} |"
+        )
+    return [*lines, ""]
+
+
+def _fmt(x: float | None, digits: int = 1) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
