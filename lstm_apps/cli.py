@@ -66,7 +66,7 @@ def _cmd_data_speech(args: argparse.Namespace) -> int:
             transforms=TransformConfig.off() if args.no_transforms else None,
             voices=names("--voices", args.voices),
             exclude_voices=names("--exclude-voices", args.exclude_voices) or (),
-            split=args.split, command=command_line(),
+            split=args.split, kokoro=args.kokoro, command=command_line(),
         )  # fmt: skip
     except ValueError as exc:
         raise LstmAppsError(f"data speech: {exc}") from exc
@@ -429,6 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--no-transforms", action="store_true",
         help="plain eSpeak: no WORLD voice, room or channel transformations",
+    )  # fmt: skip
+    s.add_argument(
+        "--kokoro", type=int, default=0,
+        help="Kokoro speakers (a neural synthesizer, blends of its voices) to add",
     )  # fmt: skip
     s.add_argument("--voices", default=None, help="only these eSpeak voices (comma-separated)")
     s.add_argument("--exclude-voices", default=None, help="never these voices (a held-out family)")

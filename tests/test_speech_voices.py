@@ -121,3 +121,23 @@ def test_training_reports_the_cross_generator_validation(varied: Path, tmp_path:
     assert 0.0 <= m["cross_val_accuracy"] <= 1.0 and m["val_data"] == str(varied)
     assert m["splits"]["cross_validation"]["n"] > 0
     assert "cross_val_accuracy" in m["history"][0]
+
+
+def test_kokoro_speakers_join_the_espeak_ones(tmp_path: Path) -> None:
+    from lstm_apps.data.speech_synth import generate_speech_commands, kokoro_speakers
+
+    blends = kokoro_speakers(5, seed=0)
+    assert len({s.id for s in blends}) == 5 and all(s.engine == "kokoro" for s in blends)
+    assert blends == kokoro_speakers(5, seed=0) != kokoro_speakers(5, seed=1)
+    a, b, weight, lang = blends[0].blend
+    assert a != b and 0.2 <= weight <= 1.0 and lang.startswith("en")
+    r = generate_speech_commands(
+        tmp_path / "k", speakers=1, kokoro=1, words=("yes",), repeats=1, noise_seconds=0.5,
+        progress=False, workers=1, seed=4,
+    )  # fmt: skip
+    assert r.n_speakers == 2 and r.n_files == 2
+    ids = {s.id for s in kokoro_speakers(1, seed=4)}
+    clips = {p.name[:8]: read_wav(p) for p in (tmp_path / "k" / "yes").glob("*.wav")}
+    assert ids <= set(clips) and all(np.abs(x).max() > 0.02 for x in clips.values())
+    assert json.loads((tmp_path / "k" / "generator.json").read_text())["settings"]["kokoro"] == 1
+    assert "Kokoro" in (tmp_path / "k" / "README.md").read_text()

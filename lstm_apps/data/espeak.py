@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import _ctypes
 import ctypes
+import itertools
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,7 @@ import numpy.typing as npt
 
 from lstm_apps.runtime.errors import DependencyError, InputError
 
-__all__ = ["SAMPLE_RATE", "list_variants", "list_voices", "reset", "synthesize"]
+__all__ = ["SAMPLE_RATE", "list_variants", "list_voices", "phonemize", "reset", "synthesize"]
 
 SAMPLE_RATE = 22050
 """Rate of the audio eSpeak NG produces (Hz); checked against espeak_Initialize."""
@@ -286,3 +288,57 @@ def synthesize(
     if err != _EE_OK:
         raise InputError(f"eSpeak NG failed to speak {text!r} with {full_name!r} (error {err})")
     return np.frombuffer(raw, dtype=np.int16).copy()
+
+
+def phonemize(text: str, voice: str = "en-us", *, tie: str | None = None) -> str:
+    """Translate `text` to IPA with eSpeak NG's own rules and dictionary (no audio).
+
+    Args:
+        text: UTF-8 text; eSpeak's own markup is not interpreted.
+        voice: a name from `list_voices()`; it picks the language and accent.
+        tie: one character eSpeak writes inside its multi-letter phonemes (``"\u0361"``
+            gives ``ɡˈo͡ʊ`` for "go", as phonemizer's ``tie`` option asks), or None for
+            none (``ɡˈoʊ``).
+
+    Returns:
+        IPA with stress marks (ˈ ˌ), words separated by spaces; each clause keeps the
+        punctuation that closed it (``, . ! ? ; :``), as phonemizer's
+        ``preserve_punctuation`` does, so a neural synthesizer still sees the pauses.
+
+    Shares the engine and lock of `synthesize` and selects `voice`, so it counts as a
+    call for ``synthesize(..., fresh=False)``; the translation itself uses no randomness.
+    """
+    if not text.strip():
+        raise InputError("phonemize() needs non-empty text")
+    if tie is not None and len(tie) != 1:
+        raise InputError(f"tie={tie!r} must be one character or None")
+    # espeakPHONEMES_IPA (bit 1); with espeakPHONEMES_TIE (bit 7), bits 8-23 hold the tie.
+    mode = 0x02 if tie is None else 0x02 | 0x80 | (ord(tie) << 8)
+    # Split at clause punctuation followed by a space or the end ("3.5" stays whole): eSpeak
+    # drops the marks, and its read-ahead makes the text it consumed no guide to them.
+    pieces = re.split(r"([,.!?;:]+)(?:\s+|$)", text)
+    clauses: list[str] = []
+    with _lock:
+        lib = _load().lib
+        lib.espeak_TextToPhonemes.argtypes = [
+            ctypes.POINTER(ctypes.c_void_p),
+            ctypes.c_int,
+            ctypes.c_int,
+        ]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        if lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
+            raise InputError(f"eSpeak NG has no voice {voice!r}; see list_voices()")
+        for chunk, marks in itertools.zip_longest(pieces[::2], pieces[1::2], fillvalue=""):
+            if not chunk.strip():
+                continue
+            buffer = ctypes.create_string_buffer(chunk.encode("utf-8"))
+            pos = ctypes.c_void_p(ctypes.addressof(buffer))
+            words: list[str] = []
+            # One clause per call; eSpeak advances `pos`, and sets it to NULL at the end.
+            while pos.value:
+                out = lib.espeak_TextToPhonemes(ctypes.byref(pos), _CHARS_UTF8, mode)
+                if out and out.strip():
+                    words.append(out.decode("utf-8", "replace").strip())
+            if words:
+                clauses.append(" ".join(words) + marks[-1:])
+    return " ".join(clauses)

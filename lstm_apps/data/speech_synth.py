@@ -77,11 +77,19 @@ _NOISE_RMS = 10 ** (-20 / 20)  # background clips at -20 dBFS RMS
 
 @dataclass(frozen=True)
 class Speaker:
-    """One synthetic speaker: an eSpeak voice with a variant."""
+    """One synthetic speaker: an eSpeak voice with a variant, or a Kokoro voice blend."""
 
     id: str  # 8 hex digits, the part of a file name before "_nohash_"
-    voice: str
-    variant: str
+    voice: str  # eSpeak: "en-us"; Kokoro: "jf_alpha+jm_kumo"
+    variant: str  # eSpeak: "m3"; Kokoro: "<weight of the first voice>:<phoneme voice>"
+    engine: str = "espeak"  # "espeak" or "kokoro"
+
+    @property
+    def blend(self) -> tuple[str, str, float, str]:
+        """Kokoro: (voice a, voice b, weight of a, eSpeak voice that writes the phonemes)."""
+        a, b = self.voice.split("+")
+        weight, lang = self.variant.split(":")
+        return a, b, float(weight), lang
 
     @property
     def split(self) -> str:
@@ -151,6 +159,28 @@ def list_speakers(
     return sorted(chosen, key=lambda s: s.id)
 
 
+KOKORO_ACCENTS = ("en-us", "en-us", "en-gb-x-rp", "en")
+"""eSpeak voices whose phonemes Kokoro speakers read (American twice as often)."""
+
+
+def kokoro_speakers(n: int, *, seed: int = 0) -> list[Speaker]:
+    """n Kokoro speakers: each a blend w*a + (1-w)*b of two of its voices (w 0.2-1: from
+    one voice to an even mix) reading one eSpeak accent's phonemes; sorted by id."""
+    if n <= 0:
+        return []
+    from lstm_apps.data import kokoro
+
+    voices = kokoro.list_voices()
+    rng = np.random.default_rng([seed, 0xC0C0])
+    out: dict[str, Speaker] = {}
+    while len(out) < n:
+        a, b = (str(v) for v in rng.choice(voices, 2, replace=False))
+        weight, lang = round(float(rng.uniform(0.2, 1.0)), 2), str(rng.choice(KOKORO_ACCENTS))
+        sid = hashlib.sha1(f"kokoro:{a}+{b}:{weight}:{lang}".encode()).hexdigest()[:8]
+        out.setdefault(sid, Speaker(sid, f"{a}+{b}", f"{weight}:{lang}", "kokoro"))
+    return sorted(out.values(), key=lambda s: s.id)
+
+
 def _trim(audio: npt.NDArray[np.float32], rate: int) -> npt.NDArray[np.float32]:
     """Cut leading and trailing silence: keep from 5 ms before the first sample above 2% of
     the peak to 5 ms after the last one."""
@@ -188,8 +218,8 @@ def _clip(
 ) -> npt.NDArray[np.int16]:
     """One 1 s recording of `word`: int16, shape = (16000,), mono at 16 kHz.
 
-    eSpeak speaks it, `transform` changes voice, room and channel, then it is placed at a
-    random level and position over a faint noise floor (or digital zeros)."""
+    eSpeak NG or Kokoro speaks it, `transform` changes voice, room and channel, then it is
+    placed at a random level and position over a faint noise floor (or digital zeros)."""
     import soxr
 
     rate_c, pitch_c, range_c = centre
@@ -197,13 +227,25 @@ def _clip(
     pitch = int(np.clip(round(pitch_c + rng.normal(0, 8)), *_PITCH_RANGE))
     pitch_range = int(np.clip(round(range_c + rng.normal(0, 12)), 5, 100))
     text = word + str(rng.choice(["", "", ".", "!", "?"]))  # varies the intonation
+    if speaker.engine == "kokoro":  # rate_c (140-230 wpm) sets the speed: 0.8-1.25
+        speed = float(np.clip(rate_c / 175 * np.exp(rng.normal(0, 0.08)), 0.7, 1.4))
     level_db = rng.uniform(-24.0, -1.0)  # peak level, dBFS
     position = rng.uniform()  # where the word sits inside the second
     floor_db = rng.uniform(-75.0, -55.0)  # RMS of a faint noise floor, dBFS
     floor_seed = int(rng.integers(2**32))
     zero_floor = rng.random() < job.zero_floor_prob
 
-    while True:
+    while speaker.engine == "kokoro":
+        from lstm_apps.data import kokoro
+
+        a, b, weight, lang = speaker.blend
+        raw_k = kokoro.synthesize(text, (a, b, weight), speed=speed, lang=lang)
+        speech = _trim(raw_k, kokoro.SAMPLE_RATE)
+        speech = soxr.resample(speech, kokoro.SAMPLE_RATE, SAMPLE_RATE, quality="HQ")
+        if len(speech) <= CLIP_SAMPLES - SAMPLE_RATE // 50 or speed >= 2.0:
+            break
+        speed *= 1.3  # too slow to fit in 1 s: speak faster
+    while speaker.engine == "espeak":
         raw = espeak.synthesize(
             text, voice=speaker.voice, variant=speaker.variant, rate=rate, pitch=pitch,
             pitch_range=pitch_range, fresh=False,
@@ -300,14 +342,17 @@ def _readme(
     extra: tuple[str, ...],
     extra_n: int,
 ) -> str:
-    voices = sorted({s.voice for s in speakers})
-    variants = sorted({s.variant for s in speakers})
+    voices = sorted({s.voice for s in speakers if s.engine == "espeak"})
+    variants = sorted({s.variant for s in speakers if s.engine == "espeak"})
+    n_kokoro = sum(s.engine == "kokoro" for s in speakers)
     return (
         "# Synthetic Speech Commands\n\n"
         "Made by `lstm_apps.data.speech_synth.generate_speech_commands` with eSpeak NG, in the "
         "Google Speech Commands layout.\n\n"
         f"- seed {seed}, {repeats} repeats per word, {len(speakers)} speakers "
-        f"({len(voices)} voices x {len(variants)} variants at most)\n"
+        f"({len(voices)} eSpeak NG voices x {len(variants)} variants at most"
+        + (f", and {n_kokoro} Kokoro voice blends" if n_kokoro else "")
+        + ")\n"
         f"- words said {repeats} times by every speaker: {' '.join(words)}\n"
         + (
             f"- and {extra_n} drawn per speaker from {len(extra)} others: {', '.join(extra)}\n"
@@ -356,6 +401,7 @@ def generate_speech_commands(
     voices: Sequence[str] | None = None,
     exclude_voices: Sequence[str] = (),
     split: str | None = None,
+    kokoro: int = 0,
     command: str | None = None,
 ) -> GenerateReport:
     """Write a synthetic Speech Commands data set to `out_dir`.
@@ -379,6 +425,8 @@ def generate_speech_commands(
         zero_floor_prob: share of clips with digital silence around the word instead of
             a faint noise floor.
         voices, exclude_voices: which eSpeak voices speak (see `list_speakers`).
+        kokoro: how many Kokoro speakers (a neural synthesizer: blends of its voices,
+            see `kokoro_speakers`) join the eSpeak ones; they need the kokoro wheels.
         split: put every clip in this split's list ("validation" or "test"; e.g. a
             held-out voice family), instead of splitting speakers by `which_set`.
         command: the command line that asked for this, recorded in generator.json.
@@ -412,7 +460,10 @@ def generate_speech_commands(
         raise ValueError(f"zero_floor_prob={zero_floor_prob!r}; expected a probability")
     transforms = TransformConfig() if transforms is None else transforms
     _check_out_dir(out_dir)
+    if kokoro < 0:
+        raise ValueError(f"kokoro={kokoro!r}; expected a number of speakers >= 0")
     chosen = list_speakers(speakers, seed=seed, voices=voices, exclude_voices=exclude_voices)
+    chosen += kokoro_speakers(kokoro, seed=seed)
     n_per_speaker = len(words) * repeats + min(extra_per_speaker, len(extra))
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
@@ -428,7 +479,7 @@ def generate_speech_commands(
         jobs = [
             _Job(s, repeats, seed, str(tmp), words, extra, extra_per_speaker, transforms,
                  zero_floor_prob)
-            for s in chosen
+            for s in sorted(chosen, key=lambda s: s.engine != "kokoro")  # slow ones first
         ]  # fmt: skip
         written: list[str] = []
         with _progress(len(jobs) * n_per_speaker, progress) as bar:
@@ -465,6 +516,7 @@ def generate_speech_commands(
                 "transforms": transforms.to_dict(), "zero_floor_prob": zero_floor_prob,
                 "voices": list(voices) if voices else None,
                 "exclude_voices": list(exclude_voices), "split": split,
+                "kokoro": kokoro,
             },
             "speakers_used": len(chosen), "clips": len(written),
             **({"command": command} if command else {}),
