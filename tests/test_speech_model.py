@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -100,10 +102,24 @@ def test_augmentation_shapes_and_effects() -> None:
     assert out[6:].abs().sum() > 0  # silence clips became noise
     assert not torch.equal(out[:6, 8000:], x[:6])  # speed/shift/gain/noise changed the clips
     clean = AugmentConfig(
-        speed=(1.0, 1.0), shift_seconds=0.0, gain_db=(0.0, 0.0), noise_prob=0.0, prefix_prob=0.0
-    )
+        speed=(1.0, 1.0), shift_seconds=0.0, gain_db=(0.0, 0.0), noise_prob=0.0, prefix_prob=0.0,
+        babble_prob=0.0,
+    )  # fmt: skip
     same = augment_waveforms(x[:6], silence[:6], bank, clean, rng)
     torch.testing.assert_close(same, x[:6])  # all off: the clip passes through unchanged
+
+    # Babble comes only from clips that are not commands, and never from the clip itself.
+    babble = replace(clean, babble_prob=1.0)
+    commands = torch.tensor([True] * 6)
+    alone = augment_waveforms(x[:6], silence[:6], bank, babble, rng, is_command=commands)
+    torch.testing.assert_close(alone, x[:6])  # no donor in the batch: nothing added
+    y = x[:6].clone()
+    y[4:] = torch.randn(2, 16000) * 0.1  # two non-command clips: the only donors
+    mixed = augment_waveforms(
+        y, silence[:6], bank, babble, rng, is_command=commands.logical_and(torch.arange(6) < 4)
+    )
+    assert (mixed[:4] - y[:4]).abs().max() > 1e-3  # the commands got babble
+    torch.testing.assert_close(mixed[4:], y[4:])  # the donors themselves did not
 
     feats = torch.randn(4, 50, 40)
     torch.testing.assert_close(warp_mel(feats, rng, (1.0, 1.0)), feats)

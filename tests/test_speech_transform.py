@@ -76,10 +76,24 @@ def test_config_round_trips_through_json_settings() -> None:
 def test_unknown_pool_is_large_has_near_misses_and_no_command() -> None:
     pool = unknown_pool(WORDS)
     assert len(pool) >= 300
-    for near in ("yet", "know", "cup", "dawn", "lift", "write", "of", "stock", "goat", "going"):
+    for near in ("yet", "cup", "dawn", "lift", "of", "stock", "goat", "going", "now", "ride"):
         assert near in pool
     assert not any(set(p.split()) & set(WORDS) for p in pool)
     assert len(set(pool)) == len(pool)
+
+
+def test_no_unknown_word_sounds_exactly_like_a_command() -> None:
+    """A homophone ("know" for "no") labelled `_unknown_` would be a wrong label."""
+    from lstm_apps.data import espeak
+
+    def phones(text: str, voice: str) -> str:
+        return espeak.phonemize(text, voice).replace("ˈ", "").replace("ˌ", "")
+
+    for voice in ("en-us", "en-gb-x-rp", "en"):
+        commands = {phones(w, voice) for w in WORDS}
+        same = [w for w in unknown_pool(WORDS) if phones(w, voice) in commands]
+        assert same == [], (voice, same)
+    assert phones("know", "en-us") == phones("no", "en-us")  # the check can see one
 
 
 def test_zero_and_zero_padded_audio_give_finite_moderate_features() -> None:

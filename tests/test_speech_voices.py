@@ -16,6 +16,7 @@ from lstm_apps.data.speech_commands import (
     load_speech_commands,
     read_wav,
 )
+from lstm_apps.data.speech_transform import TransformConfig
 
 
 @pytest.fixture(scope="module")
@@ -111,16 +112,27 @@ def test_flite_set_layout_and_determinism(tmp_path: Path) -> None:
 
 
 def test_training_reports_the_cross_generator_validation(varied: Path, tmp_path: Path) -> None:
+    from lstm_apps.data.speech_synth import generate_speech_commands
     from lstm_apps.nn.speech import SpeechConfig
-    from lstm_apps.train.speech import SpeechTrainConfig, train_speech
+    from lstm_apps.train.checkpoint import load_checkpoint
+    from lstm_apps.train.speech import SpeechTrainConfig, load_split, train_speech
 
+    other = tmp_path / "other"  # a second folder: other speakers, plain voices, all validation
+    generate_speech_commands(
+        other, speakers=2, repeats=1, seed=9, noise_seconds=0.5, progress=False, workers=1,
+        words=("yes", "up", "cat"), split="validation", transforms=TransformConfig.off(),
+    )  # fmt: skip
     cfg = SpeechTrainConfig(
-        epochs=1, batch_size=8, threads=1, model=SpeechConfig(hidden_size=16, num_layers=1)
-    )
-    m = train_speech(varied, tmp_path / "run", cfg, val_data=varied, log=lambda _: None)
-    assert 0.0 <= m["cross_val_accuracy"] <= 1.0 and m["val_data"] == str(varied)
-    assert m["splits"]["cross_validation"]["n"] > 0
-    assert "cross_val_accuracy" in m["history"][0]
+        epochs=3, batch_size=8, threads=1, lr=3e-2, warmup_steps=1,
+        model=SpeechConfig(hidden_size=16, num_layers=1),
+    )  # fmt: skip
+    m = train_speech(varied, tmp_path / "run", cfg, val_data=other, log=lambda _: None)
+    expected = len(load_split(other, "validation", cfg)[0].y)  # 4 commands: too few for
+    assert m["val_data"] == str(other) and m["splits"]["cross_validation"]["n"] == expected
+    assert expected == 4  # the 10% unknown and silence shares to round to a clip
+    scores = [(h["val_accuracy"] + h["cross_val_accuracy"]) / 2 for h in m["history"]]
+    best = load_checkpoint(tmp_path / "run" / "best").extra["epoch"]
+    assert best == int(np.argmax(scores)) + 1, (best, scores)  # 1-based: the first best mean
 
 
 def test_kokoro_speakers_join_the_espeak_ones(tmp_path: Path) -> None:

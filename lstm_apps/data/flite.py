@@ -140,7 +140,8 @@ def generate_flite(
         tmp.mkdir()
         for word in words:
             (tmp / word).mkdir()
-        _write_noise(tmp / BACKGROUND_NOISE_DIR, 20.0, seed)
+        # its own noise seed: never the training set's noise files
+        _write_noise(tmp / BACKGROUND_NOISE_DIR, 20.0, seed + 0xF117E)
         with (
             tempfile.TemporaryDirectory() as scratch,
             _progress(len(speakers) * len(words), progress) as bar,

@@ -163,9 +163,10 @@ KOKORO_ACCENTS = ("en-us", "en-us", "en-gb-x-rp", "en")
 """eSpeak voices whose phonemes Kokoro speakers read (American twice as often)."""
 
 
-def kokoro_speakers(n: int, *, seed: int = 0) -> list[Speaker]:
+def kokoro_speakers(n: int, *, seed: int = 0, exclude_voices: Sequence[str] = ()) -> list[Speaker]:
     """n Kokoro speakers: each a blend w*a + (1-w)*b of two of its voices (w 0.2-1: from
-    one voice to an even mix) reading one eSpeak accent's phonemes; sorted by id."""
+    one voice to an even mix) reading one eSpeak accent's phonemes (never one of
+    `exclude_voices`, the held-out family); sorted by id."""
     if n <= 0:
         return []
     from lstm_apps.data import kokoro
@@ -175,7 +176,8 @@ def kokoro_speakers(n: int, *, seed: int = 0) -> list[Speaker]:
     out: dict[str, Speaker] = {}
     while len(out) < n:
         a, b = (str(v) for v in rng.choice(voices, 2, replace=False))
-        weight, lang = round(float(rng.uniform(0.2, 1.0)), 2), str(rng.choice(KOKORO_ACCENTS))
+        accents = [a for a in KOKORO_ACCENTS if a not in exclude_voices]
+        weight, lang = round(float(rng.uniform(0.2, 1.0)), 2), str(rng.choice(accents))
         sid = hashlib.sha1(f"kokoro:{a}+{b}:{weight}:{lang}".encode()).hexdigest()[:8]
         out.setdefault(sid, Speaker(sid, f"{a}+{b}", f"{weight}:{lang}", "kokoro"))
     return sorted(out.values(), key=lambda s: s.id)
@@ -244,7 +246,7 @@ def _clip(
         speech = soxr.resample(speech, kokoro.SAMPLE_RATE, SAMPLE_RATE, quality="HQ")
         if len(speech) <= CLIP_SAMPLES - SAMPLE_RATE // 50 or speed >= 2.0:
             break
-        speed *= 1.3  # too slow to fit in 1 s: speak faster
+        speed = min(2.0, speed * 1.3)  # too slow to fit in 1 s: speak faster
     while speaker.engine == "espeak":
         raw = espeak.synthesize(
             text, voice=speaker.voice, variant=speaker.variant, rate=rate, pitch=pitch,
@@ -463,7 +465,7 @@ def generate_speech_commands(
     if kokoro < 0:
         raise ValueError(f"kokoro={kokoro!r}; expected a number of speakers >= 0")
     chosen = list_speakers(speakers, seed=seed, voices=voices, exclude_voices=exclude_voices)
-    chosen += kokoro_speakers(kokoro, seed=seed)
+    chosen += kokoro_speakers(kokoro, seed=seed, exclude_voices=exclude_voices)
     n_per_speaker = len(words) * repeats + min(extra_per_speaker, len(extra))
     if workers is None:
         workers = min(2, os.cpu_count() or 1)

@@ -144,9 +144,9 @@ def train_speech(
     data_dir, out = Path(data_dir), ensure_dir(out_dir)
     torch.set_num_threads(cfg.threads)
     rng = seed_everything(cfg.seed)
+    cross = load_split(Path(val_data), "validation", cfg)[0] if val_data else None  # fail early
     train, noise = load_split(data_dir, "train", cfg, all_unknown=True)
     val, _ = load_split(data_dir, "validation", cfg)
-    cross = load_split(Path(val_data), "validation", cfg)[0] if val_data else None
     unknown = cfg.model.labels.index("_unknown_") if "_unknown_" in cfg.model.labels else -1
     is_unknown = (train.y == unknown).numpy()
     always, pool = np.flatnonzero(~is_unknown), np.flatnonzero(is_unknown)
@@ -162,7 +162,7 @@ def train_speech(
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, (len(always) + n_unknown) // cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
-    fingerprint = {"train_config": cfg.to_dict()}
+    fingerprint = {"train_config": cfg.to_dict(), "val_data": str(val_data) if val_data else None}
     run = resume_run(out, net, opt, rng, fingerprint, log, resume)
     history, clock = run.history, run.clock
     log(
@@ -182,7 +182,10 @@ def train_speech(
             step = epoch * steps_per_epoch + i
             set_lr(opt, lr_at(step, total, cfg.lr, cfg.warmup_steps))
             idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            wav = augment_waveforms(train.x[idx], train.silence[idx], bank, cfg.augment, rng)
+            command = ~train.silence[idx] & (train.y[idx] != unknown)
+            wav = augment_waveforms(
+                train.x[idx], train.silence[idx], bank, cfg.augment, rng, is_command=command
+            )
             with torch.no_grad():
                 feats = warp_mel(net.frontend(wav, fast=True), rng, cfg.augment.warp)
                 feats = (feats - net.feat_mean) / net.feat_std

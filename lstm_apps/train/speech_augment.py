@@ -31,7 +31,7 @@ class AugmentConfig:
     silence_dc_prob: float = 0.1  # silence clips with a DC offset of up to 5% full scale
     babble_prob: float = 0.25  # chance a word clip gets babble from other clips of the batch
     babble_snr_db: tuple[float, float] = (0.0, 20.0)  # word-to-babble ratio
-    babble_talkers: tuple[int, int] = (2, 5)  # utterances summed into the babble
+    babble_talkers: tuple[int, int] = (4, 7)  # utterances summed into the babble
     prefix_prob: float = 0.5  # chance a batch gets a prefix of other audio
     prefix_seconds: tuple[float, float] = (0.2, 1.0)  # prefix length range
     warp: tuple[float, float] = (0.88, 1.12)  # mel-axis stretch (pitch/formant)
@@ -66,10 +66,13 @@ def augment_waveforms(
     cfg: AugmentConfig,
     rng: np.random.Generator,
     sample_rate: int = 16000,
+    is_command: Tensor | None = None,
 ) -> Tensor:
     """x (B, S) float32 clips -> augmented (B, S') with S' = S + an optional prefix.
 
     is_silence (B,) bool: silence clips become pure noise at a random level.
+    is_command (B,) bool: command clips; only they get babble, and only from other
+        clips (None: babble from any clip onto any word clip).
     noise : 1-D float32 tensor, the concatenated background noise bank.
     """
     b, s = x.shape
@@ -104,16 +107,25 @@ def augment_waveforms(
     use_dc = torch.from_numpy(rng.random(b) < cfg.silence_dc_prob) & is_silence & ~zero
     out = out + torch.where(use_dc, dc, torch.zeros_like(dc))[:, None]
 
-    if cfg.babble_prob > 0 and b > 1:
-        # Babble: several other clips of the batch, each at its own time offset, summed.
+    donor_pool = torch.nonzero(~is_command).flatten() if is_command is not None else None
+    if cfg.babble_prob > 0 and b > 1 and (donor_pool is None or len(donor_pool) > 1):
+        # Babble: several other utterances of the batch, each at its own time offset,
+        # summed. Donors are never commands (a clear second command would make the
+        # label ambiguous) and never the clip itself; 4+ talkers so no single one stands out.
+        pool = donor_pool if donor_pool is not None else torch.arange(b)
         talkers = int(rng.integers(cfg.babble_talkers[0], cfg.babble_talkers[1] + 1))
         babble = torch.zeros_like(out)
         for _ in range(talkers):
-            donors = torch.from_numpy(rng.permutation(b))
-            babble += torch.roll(out[donors], int(rng.integers(0, s)), dims=1)
+            idx = torch.from_numpy(rng.integers(0, len(pool), b))
+            pick = pool[idx]
+            own = pick == torch.arange(b)  # never the clip itself: take the next donor
+            pick[own] = pool[(idx[own] + 1) % len(pool)]
+            babble += torch.roll(out[pick], int(rng.integers(0, s)), dims=1)
         babble = babble / babble.pow(2).mean(1, keepdim=True).sqrt().clamp_min(1e-8)
+        # the ratio is against the whole clip's RMS (the word is louder than that)
         babble_rms = rms / 10 ** (_db(rng, cfg.babble_snr_db, b) / 20)
-        use = torch.from_numpy(rng.random(b) < cfg.babble_prob) & ~is_silence
+        target_ok = ~is_silence if is_command is None else is_command
+        use = torch.from_numpy(rng.random(b) < cfg.babble_prob) & target_ok
         out = out + babble * torch.where(use, babble_rms, torch.zeros_like(babble_rms))[:, None]
 
     if rng.random() < cfg.prefix_prob:
