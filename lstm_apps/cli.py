@@ -85,6 +85,10 @@ def _cmd_data_flite(args: argparse.Namespace) -> int:
     if unknown := sorted(set(voices) - set(FLITE_VOICES)):
         raise LstmAppsError(f"--voices: {unknown} not among flite's {list(FLITE_VOICES)}")
     words = [w.strip() for w in args.words.split(",")] if args.words else None
+    if words is not None and (
+        len(set(words)) != len(words) or any(not w or "/" in w or w.startswith("_") for w in words)
+    ):
+        raise LstmAppsError(f"--words {args.words!r}: give distinct, non-empty plain words")
     r = generate_flite(
         args.out, seed=args.seed, words=words, voices=voices, progress=not args.quiet,
         command=command_line(),

@@ -188,7 +188,7 @@ def _trim(audio: npt.NDArray[np.float32], rate: int) -> npt.NDArray[np.float32]:
     the peak to 5 ms after the last one."""
     loud = np.flatnonzero(np.abs(audio) > 0.02 * np.abs(audio).max())
     if loud.size == 0:
-        raise RuntimeError("eSpeak NG produced silence")  # never seen; would be a bug
+        raise RuntimeError("the synthesizer produced silence")  # never seen; would be a bug
     pad = int(0.005 * rate)
     return audio[max(0, loud[0] - pad) : loud[-1] + 1 + pad]
 

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from lstm_apps.runtime.errors import DependencyError
+
 __all__ = ["TransformConfig", "channel", "room", "transform", "world_voice"]
 
 SAMPLE_RATE = 16000
@@ -62,6 +64,17 @@ class TransformConfig:
         return cls(**zero)
 
 
+def _need(module: str, package: str) -> None:
+    """A DependencyError naming the pip package, instead of a bare ModuleNotFoundError."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise DependencyError(
+            f"the speech transformations need {package}: pip install {package} "
+            "(or the training extras: pip install .[train])"
+        )
+
+
 def _smooth_curve(rng: np.random.Generator, n: int, knots: int, scale: float) -> Audio:
     """A smooth random curve of n points: `knots` uniform values in [-scale, scale],
     linearly interpolated."""
@@ -72,6 +85,7 @@ def _smooth_curve(rng: np.random.Generator, n: int, knots: int, scale: float) ->
 def world_voice(x: Audio, rng: np.random.Generator, cfg: TransformConfig) -> Audio:
     """Resynthesise x (float64 at 16 kHz) with WORLD after changing f0, envelope and
     aperiodicity. Same length as x."""
+    _need("pyworld", "pyworld")
     import pyworld as pw
 
     period = 10.0  # ms; coarser than WORLD's 5 ms default: half the cost, same effect here
@@ -107,6 +121,7 @@ def world_voice(x: Audio, rng: np.random.Generator, cfg: TransformConfig) -> Aud
 def room(x: Audio, rng: np.random.Generator, cfg: TransformConfig) -> Audio:
     """x convolved with a simulated room impulse response (image method, order <= 10),
     cut to x's length plus up to 0.3 s of reverberant tail."""
+    _need("pyroomacoustics", "pyroomacoustics")
     import pyroomacoustics as pra
     from scipy.signal import fftconvolve
 
@@ -131,6 +146,7 @@ def room(x: Audio, rng: np.random.Generator, cfg: TransformConfig) -> Audio:
 
 def channel(x: Audio, rng: np.random.Generator, cfg: TransformConfig) -> tuple[Audio, list[str]]:
     """Microphone, loudspeaker and line effects; returns the audio and what was applied."""
+    _need("pedalboard", "pedalboard")
     import pedalboard as pb
 
     done: list[str] = []

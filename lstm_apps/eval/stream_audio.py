@@ -212,14 +212,11 @@ def build_stream(
 
 
 def _hum(rng: np.random.Generator, n: int, rate: int) -> npt.NDArray[np.float64]:
-    """Mains hum (50 or 60 Hz and 9 harmonics at 1/k, random phases) over faint hiss."""
-    t = np.arange(n) / rate
-    mains = 50.0 if rng.random() < 0.5 else 60.0
-    out = sum(
-        rng.uniform(0.3, 1.0) / k * np.sin(2 * np.pi * mains * k * t + rng.uniform(0, 2 * np.pi))
-        for k in range(1, 11)
-    )
-    return np.asarray(out) + 0.02 * rng.standard_normal(n)
+    """Mains hum, 50 or 60 Hz: the recipe of the generator's hum files."""
+    from lstm_apps.data.speech_synth import _hum as mains_hum
+
+    assert rate == SAMPLE_RATE  # the generator's recipe is at 16 kHz
+    return mains_hum(rng, n, 50.0 if rng.random() < 0.5 else 60.0)
 
 
 def build_noise(

@@ -138,6 +138,9 @@ class DetectorConfig:
         if set(settings) - known:
             raise InputError(f"detector settings: unknown keys {sorted(set(settings) - known)}")
         kw = {**settings, "ignore": tuple(settings.get("ignore", cls.ignore))}
+        if "max_bump_seconds" not in kw and "refractory_seconds" in kw:
+            # bundles from before the cap was a setting capped a run at the refractory time
+            kw["max_bump_seconds"] = max(kw["refractory_seconds"], frame_seconds)
         return cls(frame_seconds=frame_seconds, **kw)
 
     @property
