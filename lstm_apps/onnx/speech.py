@@ -41,7 +41,7 @@ from lstm_apps.runtime.files import atomic_dir
 from lstm_apps.runtime.session import OnnxModel
 from lstm_apps.train.checkpoint import save_checkpoint
 
-FORMAT_VERSION = 2  # 2: the detector settings gained release_threshold, hold_seconds, max_bump_seconds
+FORMAT_VERSION = 2  # 2: detector gained release_threshold, hold_seconds, max_bump_seconds
 
 
 @dataclass(frozen=True)
