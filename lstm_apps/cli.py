@@ -156,6 +156,7 @@ def _print_sizes(sizes: dict[str, int]) -> None:
 
 
 def _cmd_export_speech(args: argparse.Namespace) -> int:
+    from lstm_apps.eval.tune import read_detector
     from lstm_apps.onnx.speech import export_speech
     from lstm_apps.onnx.speech_card import read_evaluations
     from lstm_apps.train.checkpoint import load_checkpoint
@@ -177,6 +178,7 @@ def _cmd_export_speech(args: argparse.Namespace) -> int:
         ck.model, args.out, test.x.numpy(), metrics=metrics,  # type: ignore[arg-type]
         command=command_line(), min_int8_agreement=args.min_int8_agreement,
         max_bytes=_max_bytes(args), evaluations=read_evaluations(run),
+        detector=read_detector(run),
     )  # fmt: skip
     print(f"exported {run / args.checkpoint} -> {args.out}")
     print(f"  torch vs model.onnx          max |diff| {r.offline_max_diff:.2e}")
@@ -330,6 +332,23 @@ def _cmd_eval_speech(args: argparse.Namespace) -> int:
         threads=args.threads, command=command_line(),
     )  # fmt: skip
     print(format_report(report))
+    return 0
+
+
+def _cmd_eval_detector(args: argparse.Namespace) -> int:
+    from lstm_apps.eval.tune import DETECTOR_JSON, tune_detector
+
+    r = tune_detector(
+        args.run, args.data, split=args.split, seed=args.seed, threads=args.threads,
+        n_recordings=args.recordings, noise_minutes=args.noise_minutes, command=command_line(),
+    )  # fmt: skip
+    c = r["chosen"]
+    print(
+        f"chose {r['settings']} on {args.data} ({args.split}): recall {c['recall']:.1%}, "
+        f"{c['fa_per_unknown_word']:.3f} false alarms per non-command word, "
+        f"{c['fa_per_hour']:.1f} per hour of noise ({len(r['grid'])} settings tried) -> "
+        f"{Path(args.run) / DETECTOR_JSON}"
+    )
     return 0
 
 
@@ -570,6 +589,19 @@ def build_parser() -> argparse.ArgumentParser:
             )  # fmt: skip
             s.add_argument("--chunk-ms", type=float, default=100.0, help="stream chunk size")
         s.set_defaults(func=_cmd_eval_speech if what == "speech" else _cmd_eval_stream)
+    s = vsub.add_parser(
+        "detector",
+        help="pick a run's detector settings on a validation stream (never the held-out set); "
+        "writes RUN/detector.json, which eval stream and export speech use",
+    )
+    s.add_argument("run", help="a training run folder")
+    s.add_argument("--data", required=True, help="a validation folder, e.g. lstm-apps data flite")
+    s.add_argument("--split", default="validation", help="its split")
+    s.add_argument("--recordings", type=int, default=8, help="60 s word recordings")
+    s.add_argument("--noise-minutes", type=float, default=20.0, help="noise-only audio")
+    s.add_argument("--seed", type=int, default=0, help="same seed, same result")
+    s.add_argument("--threads", type=int, default=2, help="torch threads")
+    s.set_defaults(func=_cmd_eval_detector)
     s = vsub.add_parser("caption", help="BLEU-1..4, CIDEr, content accuracy (shapes)")
     s.add_argument("run", help="the run folder of `train caption`")
     s.add_argument("--split", default="test", choices=["train", "val", "test"], help="split")

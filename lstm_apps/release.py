@@ -76,7 +76,10 @@ def plan(kind: str, work: Path, out: Path, *, quick: bool = False, seed: int = 0
         ]
         train += ["--val-data", s(flite)]
         stream = ["--recordings", "2", "--seconds", "20", "--noise-minutes", "1"] if quick else []
+        tune = ["eval", "detector", s(run), "--data", s(flite), "--split", "validation"]
+        tune += ["--recordings", "1", "--noise-minutes", "0.5"] if quick else []
         evals = [
+            Step("tune-detector", tune, run / "detector.json", _json_value("command", _join(tune))),
             _eval_step("eval-heldout", ["eval", "speech", s(run), "--data", s(heldout),
                                         "--split", "test"], run / "eval" / "heldout"),
             _eval_step("eval-flite", ["eval", "speech", s(run), "--data", s(flite),
@@ -153,13 +156,19 @@ def release(
                     print(f"--fresh: deleting {folder}", flush=True)
                     shutil.rmtree(folder)
         spent[kind] = {}
-        redo = False  # once a step runs, every later one runs too: it builds on it
+        # The data steps stand alone; training builds on all of them, and the evaluations
+        # and the export on the training: a step that runs makes those after it run too.
+        redo = False
         for step in steps:
             print(f"\n[release {kind}: {step.name}] {step.command}", flush=True)
-            if not redo and step.name != "export" and step.finished():
+            stale = redo and not step.name.startswith("data")
+            if not stale and step.name != "export" and step.finished():
                 made = time.strftime("%Y-%m-%d %H:%M", time.localtime(step.done.stat().st_mtime))
                 print(f"  already done ({step.done}, {made}): kept; --fresh redoes it", flush=True)
                 continue
+            if step.name == "train" and redo and step.done.parent.exists():
+                print(f"  its data changed: deleting the old run {step.done.parent}", flush=True)
+                shutil.rmtree(step.done.parent)
             redo = True
             start = time.perf_counter()
             code = main(step.argv)

@@ -56,6 +56,25 @@ def test_release_rerun_keeps_finished_steps(
     assert (work / "runs" / "caption" / "metrics.json").stat().st_mtime_ns == metrics
 
 
+def test_release_remakes_one_data_folder_and_what_builds_on_it(
+    released: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    work, out = released / "work", released / "out"
+    flite = (work / "data" / "flite" / "generator.json").stat().st_mtime_ns
+    metrics = (work / "runs" / "speech" / "metrics.json").stat().st_mtime_ns
+    shutil.rmtree(work / "data" / "speech-heldout")
+    assert main(["release", "--quick", "--only", "speech", "--work", str(work),
+                 "--out", str(out)]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert printed.count("already done (") == 2  # the two other data folders
+    assert (work / "data" / "flite" / "generator.json").stat().st_mtime_ns == flite
+    assert (work / "data" / "speech-heldout" / "generator.json").is_file()
+    assert (work / "runs" / "speech" / "metrics.json").stat().st_mtime_ns != metrics
+    assert "its data changed: deleting the old run" in printed
+
+
 def test_release_refuses_a_data_folder_made_differently(
     released: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

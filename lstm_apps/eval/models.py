@@ -144,7 +144,12 @@ class _RunModel:
         self.hop = cfg.frontend.hop
 
     def detector_config(self) -> DetectorConfig:
-        return DetectorConfig(frame_seconds=self.hop / self.sample_rate)
+        """RUN/detector.json's settings if `lstm-apps eval detector` chose them, else the
+        defaults: what `export speech` puts in the bundle."""
+        from lstm_apps.eval.tune import read_detector
+
+        settings = read_detector(self.path) or {}
+        return DetectorConfig.from_settings(self.hop / self.sample_rate, settings)
 
     def probabilities(self, clips: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         import torch

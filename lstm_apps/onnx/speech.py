@@ -53,8 +53,12 @@ class SpeechExportReport:
     sizes: dict[str, int]  # bytes per file
 
 
-def bundle_metadata(net: SpeechClassifierNet) -> dict[str, Any]:
-    """What every file of the bundle carries in metadata_props (and config.json holds)."""
+def bundle_metadata(
+    net: SpeechClassifierNet, detector: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What every file of the bundle carries in metadata_props (and config.json holds).
+    detector: the run's tuned detector settings (RUN/detector.json), else the defaults."""
+    detector = detector or {}
     cfg = net.config
     fe = cfg.frontend
     return {
@@ -77,7 +81,7 @@ def bundle_metadata(net: SpeechClassifierNet) -> dict[str, Any]:
             "hidden_size": cfg.hidden_size,
             "chunk_multiple": fe.hop,
         },
-        "detector": DetectorConfig(frame_seconds=fe.hop / fe.sample_rate).settings(),
+        "detector": DetectorConfig.from_settings(fe.hop / fe.sample_rate, detector).settings(),
     }
 
 
@@ -143,9 +147,19 @@ def model_card(
         lines += [
             data_line(
                 metrics,
-                "`lstm-apps data speech` (eSpeak NG voices x variants, each utterance "
-                "transformed: WORLD voice changes, simulated rooms, microphone and "
-                "telephone channels; Speech Commands layout, speakers split by hash)",
+                "`lstm-apps data speech` (eSpeak NG voices x variants"
+                + (
+                    f" and {kokoro} Kokoro voice blends"
+                    if (
+                        kokoro := metrics.get("data_generator", {})
+                        .get("settings", {})
+                        .get("kokoro")
+                    )
+                    else ""
+                )
+                + ", each utterance transformed: WORLD voice changes, simulated rooms, "
+                "microphone and telephone channels; a few hundred other words as `_unknown_`; "
+                "Speech Commands layout, speakers split by hash)",
             ),
             *(
                 [f"- cross-generator validation: `{metrics['val_data']}` (never trained on)"]
@@ -193,11 +207,12 @@ def export_speech(
     command: str = "lstm-apps export speech RUN OUT",
     max_bytes: int | None = None,
     evaluations: dict[str, dict[str, Any]] | None = None,
+    detector: dict[str, Any] | None = None,
 ) -> SpeechExportReport:
     """Write the bundle to out_dir (atomically: all files or none). clips (N, S) float32
     are real inputs for the stream and int8 checks, e.g. the test split."""
     net = net.eval()
-    meta = bundle_metadata(net)
+    meta = bundle_metadata(net, detector)
     fe = net.config.frontend
     if clips.ndim != 2 or len(clips) == 0:
         raise ValueError(f"clips must be (N, samples) with N > 0, got {clips.shape}")

@@ -33,6 +33,9 @@ def read_evaluations(run: Path) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for path in sorted(run.glob("eval/*/*_eval.json")):
         out[path.parent.name] = json.loads(path.read_text(encoding="utf-8"))
+    tuned = run / "detector.json"  # lstm-apps eval detector: where the settings came from
+    if "stream" in out and tuned.is_file():
+        out["stream"]["detector_command"] = json.loads(tuned.read_text())["command"]
     return out
 
 
@@ -96,7 +99,10 @@ def stream_lines(rep: dict[str, Any]) -> list[str]:
         f"recordings of {rep['seconds']:g} s from `{rep['data']}` ({rep['split']} split): "
         f"{rep['commands']} commands and {rep['unknown_words']} other words with pauses, "
         f"over background noise, plus {rep['noise_minutes']:g} min of noise alone; "
-        f"{rep['chunk_ms']:g} ms chunks.",
+        f"{rep['chunk_ms']:g} ms chunks. Detector settings: "
+        f"{', '.join(f'{k} {v}' for k, v in det.items() if k not in ('ignore', 'frame_seconds'))}"
+        + (f", chosen by `{tuned}`" if (tuned := rep.get("detector_command")) else "")
+        + ".",
         "",
         f"- at the bundle's threshold {det.get('threshold')}: recall **{_pct(op['recall'])}**, "
         f"{op['wrong_label']} commands with the wrong label, false alarms "
