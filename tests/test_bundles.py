@@ -29,11 +29,22 @@ def _floor(promised: float, n: int) -> float:
     return promised - 4 * math.sqrt(promised * (1 - promised) / n) - 0.01
 
 
-def test_speech_bundle_reaches_its_card_accuracy_on_fresh_clips(tmp_path: Path) -> None:
-    from lstm_apps.data.speech_synth import generate_speech_commands
+def _shipped_speech_accuracy(data: Path, split: str) -> tuple[float, int]:
+    """The shipped speech bundle's accuracy on one split of a Speech Commands folder."""
     from lstm_apps.runtime.speech import SpeechClassifier
     from lstm_apps.train.checkpoint import load_checkpoint
     from lstm_apps.train.speech import SpeechTrainConfig, load_split
+
+    config = load_checkpoint(default_bundle("speech") / "checkpoint").config
+    arrays, _ = load_split(data, split, SpeechTrainConfig(model=config, seed=11))
+    clf = SpeechClassifier.default(intra_op_threads=1)
+    probs = clf.probabilities(list(arrays.x.numpy()), sample_rate=clf.sample_rate)
+    pred = np.array([p[-1].argmax() for p in probs])
+    return float((pred == arrays.y.numpy()).mean()), len(pred)
+
+
+def test_speech_bundle_reaches_its_card_accuracy_on_fresh_clips(tmp_path: Path) -> None:
+    from lstm_apps.data.speech_synth import generate_speech_commands
 
     match = re.search(r"test accuracy: \*\*([\d.]+)%\*\*", _card("speech"))
     assert match, "the speech card states no test accuracy"
@@ -41,13 +52,7 @@ def test_speech_bundle_reaches_its_card_accuracy_on_fresh_clips(tmp_path: Path) 
     data = tmp_path / "speech"
     generate_speech_commands(data, speakers=120, repeats=2, seed=11, noise_seconds=10,
                              progress=False, exclude_voices=[HELDOUT_VOICE])  # fmt: skip
-    config = load_checkpoint(default_bundle("speech") / "checkpoint").config
-    test, _ = load_split(data, "test", SpeechTrainConfig(model=config, seed=11))
-    clf = SpeechClassifier.default(intra_op_threads=1)
-    probs = clf.probabilities(list(test.x.numpy()), sample_rate=clf.sample_rate)
-    pred = np.array([p[-1].argmax() for p in probs])
-    accuracy = float((pred == test.y.numpy()).mean())
-    n = len(pred)
+    accuracy, n = _shipped_speech_accuracy(data, "test")
     assert n >= 200
     assert accuracy >= _floor(promised, n), f"{accuracy:.2%} on {n} clips, card {promised:.2%}"
 
@@ -55,23 +60,15 @@ def test_speech_bundle_reaches_its_card_accuracy_on_fresh_clips(tmp_path: Path) 
 def test_speech_bundle_reaches_its_card_accuracy_on_fresh_flite_clips(tmp_path: Path) -> None:
     """The cross-generator figure: flite voices (never trained on), a new seed."""
     from lstm_apps.data.flite import generate_flite
-    from lstm_apps.runtime.speech import SpeechClassifier
-    from lstm_apps.train.checkpoint import load_checkpoint
-    from lstm_apps.train.speech import SpeechTrainConfig, load_split
 
     match = re.search(r"\| flite [^|]*\| [^|]*\| (\d+) \| \*\*([\d.]+)%\*\* \|", _card("speech"))
     assert match, "the speech card states no flite accuracy"
     promised = float(match.group(2)) / 100
     data = tmp_path / "flite"
     generate_flite(data, seed=11, voices=("kal16", "slt", "rms"), progress=False)
-    config = load_checkpoint(default_bundle("speech") / "checkpoint").config
-    val, _ = load_split(data, "validation", SpeechTrainConfig(model=config, seed=11))
-    clf = SpeechClassifier.default(intra_op_threads=1)
-    probs = clf.probabilities(list(val.x.numpy()), sample_rate=clf.sample_rate)
-    pred = np.array([p[-1].argmax() for p in probs])
-    accuracy = float((pred == val.y.numpy()).mean())
-    assert len(pred) >= 200
-    assert accuracy >= _floor(promised, len(pred)), f"{accuracy:.2%}, card {promised:.2%}"
+    accuracy, n = _shipped_speech_accuracy(data, "validation")
+    assert n >= 200
+    assert accuracy >= _floor(promised, n), f"{accuracy:.2%}, card {promised:.2%}"
 
 
 def test_speech_bundle_calls_digital_silence_silence() -> None:

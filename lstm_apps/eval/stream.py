@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lstm_apps.eval.models import load_eval_model
+from lstm_apps.data.speech_commands import SpeechCommandsSplit
+from lstm_apps.eval.models import EvalModel, load_eval_model
 from lstm_apps.eval.stream_audio import StreamSpec, TruthEvent, build_noise, make_recording
 from lstm_apps.eval.stream_score import (
     MATCH_AFTER,
@@ -194,6 +195,30 @@ def _is_seq(x: Any) -> bool:
     return not isinstance(x, (str, bytes))
 
 
+def stream_posteriors(
+    m: EvalModel,
+    data: SpeechCommandsSplit,
+    spec: StreamSpec,
+    n_recordings: int,
+    noise_minutes: float,
+    chunk: int,
+    seed: int,
+) -> tuple[list[PosteriorStream], list[PosteriorStream], list[float]]:
+    """Run the model once over `n_recordings` word recordings and `noise_minutes` of noise
+    (in pieces of at most NOISE_PIECE_MINUTES): (word streams, noise streams, SNRs)."""
+    streams, snrs = [], []
+    for i in range(n_recordings):
+        audio, truth, snr = make_recording(data, spec, seed=seed, recording=i)
+        streams.append(PosteriorStream(m.frame_posteriors(audio, chunk), tuple(truth)))
+        snrs.append(snr)
+    noise = []
+    for k in range(math.ceil(noise_minutes / NOISE_PIECE_MINUTES)):
+        minutes = min(NOISE_PIECE_MINUTES, noise_minutes - k * NOISE_PIECE_MINUTES)
+        audio = build_noise(data.noise, minutes * 60, seed=seed, piece=k)
+        noise.append(PosteriorStream(m.frame_posteriors(audio, chunk)))
+    return streams, noise, snrs
+
+
 def evaluate_stream(
     model: str | os.PathLike[str],
     data_dir: str | os.PathLike[str],
@@ -225,17 +250,9 @@ def evaluate_stream(
     m = load_eval_model(model, threads=threads)
     data = index_split(data_dir, split, seed=seed, silence_fraction=0.0, unknown_fraction=0.5)
     chunk = max(1, round(chunk_ms * m.sample_rate / 1000))
-    streams, snrs = [], []
-    for i in range(n_recordings):
-        audio, truth, snr = make_recording(data, spec, seed=seed, recording=i)
-        streams.append(PosteriorStream(m.frame_posteriors(audio, chunk), tuple(truth)))
-        snrs.append(snr)
-    noise = []
-    pieces = math.ceil(noise_minutes / NOISE_PIECE_MINUTES)
-    for k in range(pieces):
-        minutes = min(NOISE_PIECE_MINUTES, noise_minutes - k * NOISE_PIECE_MINUTES)
-        audio = build_noise(data.noise, minutes * 60, seed=seed, piece=k)
-        noise.append(PosteriorStream(m.frame_posteriors(audio, chunk)))
+    streams, noise, snrs = stream_posteriors(
+        m, data, spec, n_recordings, noise_minutes, chunk, seed
+    )
     config = m.detector_config()
     ts = sorted({float(t) for t in np.asarray(thresholds, np.float64).ravel()})
     sweep, _ = sweep_thresholds(streams, noise, m.labels, config, ts, chunk=chunk, hop=m.hop)

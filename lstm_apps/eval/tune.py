@@ -22,8 +22,8 @@ from typing import Any
 
 from lstm_apps.eval.models import load_eval_model
 from lstm_apps.eval.speech import index_split
-from lstm_apps.eval.stream import PosteriorStream, sweep_thresholds
-from lstm_apps.eval.stream_audio import StreamSpec, build_noise, make_recording
+from lstm_apps.eval.stream import stream_posteriors, sweep_thresholds
+from lstm_apps.eval.stream_audio import StreamSpec
 from lstm_apps.runtime.errors import InputError
 from lstm_apps.runtime.files import atomic_file
 
@@ -64,17 +64,9 @@ def tune_detector(
         raise InputError(f"{run}: not a training run (no best/ checkpoint)")
     model = load_eval_model(run, threads=threads)
     data = index_split(data_dir, split, seed=seed, silence_fraction=0.0, unknown_fraction=0.5)
-    streams = []
-    for k in range(n_recordings):
-        audio, truth, _ = make_recording(data, StreamSpec(seconds=60.0), seed=seed, recording=k)
-        streams.append(PosteriorStream(model.frame_posteriors(audio, 1600), tuple(truth)))
-    pieces = max(1, round(noise_minutes / 10))
-    noise = [
-        PosteriorStream(model.frame_posteriors(
-            build_noise(data.noise, noise_minutes * 60 / pieces, seed=seed, piece=k), 1600
-        ))
-        for k in range(pieces)
-    ]  # fmt: skip
+    streams, noise, _ = stream_posteriors(
+        model, data, StreamSpec(seconds=60.0), n_recordings, noise_minutes, 1600, seed
+    )
     base = replace(model.detector_config(), release_threshold=None)
     points = []
     keys = [k for k in GRID if k != "threshold"]
