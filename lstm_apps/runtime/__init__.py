@@ -3,6 +3,7 @@
 from lstm_apps.runtime.errors import (
     AudioInputError,
     CheckpointError,
+    ConfigError,
     DataFormatError,
     DependencyError,
     ImageInputError,
@@ -20,6 +21,7 @@ from lstm_apps.runtime.session import OnnxModel, TensorSpec
 __all__ = [
     "AudioInputError",
     "CheckpointError",
+    "ConfigError",
     "DataFormatError",
     "DependencyError",
     "ImageInputError",

@@ -52,6 +52,11 @@ class ImageInputError(InputError):
     """An image that cannot be used: missing, empty, truncated, not an image, too large."""
 
 
+class ConfigError(LstmAppsError, ValueError):
+    """A setting (a config field, a CLI option) has a value that cannot work; the message
+    names the setting, the value and what is allowed."""
+
+
 class DataFormatError(LstmAppsError, ValueError):
     """A data set on disk does not follow the format its loader reads."""
 
