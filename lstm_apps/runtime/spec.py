@@ -52,13 +52,13 @@ class MetadataReader:
             raise self.fail(key, "a JSON object", v)
         return MetadataReader(v, self.where, self._name(key))
 
-    def int(self, key: str, *, min: int | None = None) -> int:
+    def integer(self, key: str, *, min: int | None = None) -> int:
         v = self.value(key)
         if isinstance(v, bool) or not isinstance(v, int) or (min is not None and v < min):
             raise self.fail(key, "an int" + (f" >= {min}" if min is not None else ""), v)
         return v
 
-    def float(self, key: str, *, min: float | None = None, above: float | None = None) -> float:
+    def number(self, key: str, *, min: float | None = None, above: float | None = None) -> float:
         v = self.value(key)
         ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         ok = ok and (min is None or v >= min) and (above is None or v > above)
@@ -69,19 +69,19 @@ class MetadataReader:
             raise self.fail(key, want, v)
         return float(v)
 
-    def str(self, key: str, *, choices: tuple[str, ...] | None = None) -> str:
+    def text(self, key: str, *, choices: tuple[str, ...] | None = None) -> str:
         v = self.value(key)
         if not isinstance(v, str) or (choices is not None and v not in choices):
             raise self.fail(key, f"one of {list(choices)}" if choices else "a string", v)
         return v
 
-    def bool(self, key: str) -> bool:
+    def flag(self, key: str) -> bool:
         v = self.value(key)
         if not isinstance(v, bool):
             raise self.fail(key, "true or false", v)
         return v
 
-    def strs(self, key: str, *, min_len: int = 1, unique: bool = False) -> tuple[str, ...]:
+    def texts(self, key: str, *, min_len: int = 1, unique: bool = False) -> tuple[str, ...]:
         v = self.value(key)
         ok = isinstance(v, list) and len(v) >= min_len and all(isinstance(s, str) for s in v)
         if not ok or (unique and len(set(v)) != len(v)):
@@ -89,7 +89,7 @@ class MetadataReader:
             raise self.fail(key, want, v)
         return tuple(v)
 
-    def floats(self, key: str, *, length: int | None = None) -> tuple[float, ...]:
+    def numbers(self, key: str, *, length: int | None = None) -> tuple[float, ...]:
         v = self.value(key)
         ok = isinstance(v, list) and (length is None or len(v) == length)
         ok = ok and all(
