@@ -21,6 +21,7 @@ from lstm_apps.nn.speech import SpeechStream
 from lstm_apps.runtime.detect import Detector, DetectorConfig, softmax
 from lstm_apps.runtime.session import OnnxModel
 from lstm_apps.runtime.speech import SpeechClassifier
+from lstm_apps.runtime.speech_bundle import StreamSpec
 
 CHUNK_SECONDS = 0.1  # streaming chunk
 
@@ -41,11 +42,11 @@ def synthetic_audio(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndar
 class TorchStream:
     """The torch twin of CommandStream for audio already at 16 kHz in hop multiples."""
 
-    def __init__(self, source: SpeechSource, info: dict[str, Any], labels: tuple[str, ...]):
+    def __init__(self, source: SpeechSource, spec: StreamSpec, labels: tuple[str, ...]):
         self.step = SpeechStream(source.net).eval()
-        self.state = (int(info["num_layers"]), 1, int(info["hidden_size"]))
-        self.context = int(info["context"])
-        self.detector = Detector(labels, DetectorConfig(frame_seconds=info["frame_seconds"]))
+        self.state = (spec.num_layers, 1, spec.hidden_size)
+        self.context = spec.context
+        self.detector = Detector(labels, DetectorConfig(frame_seconds=spec.frame_seconds))
         self.reset()
 
     def reset(self) -> None:
@@ -125,7 +126,7 @@ def bench_speech(
     ):
         clf = SpeechClassifier(model, stream, intra_op_threads=threads)
         streams[name] = clf.stream()
-    streams = {"torch": TorchStream(source, clf.stream_info, clf.labels), **streams}
+    streams = {"torch": TorchStream(source, clf.bundle.stream, clf.labels), **streams}
     one_pass = BenchSettings(repeats=settings.repeats, warmup=settings.warmup, block_seconds=0.0)
     times = measure_interleaved(
         {name: _stream_runner(s.accept, s.reset, chunks) for name, s in streams.items()},

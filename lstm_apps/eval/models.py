@@ -97,7 +97,7 @@ class _BundleModel:
         self.labels = self.clf.labels
         self.sample_rate = self.clf.sample_rate
         self.clip_samples = self.clf.clip_samples
-        self.hop = int(self.clf.stream_info["hop"])
+        self.hop = self.clf.bundle.stream.hop
 
     def detector_config(self) -> DetectorConfig:
         return self.clf.detector_config()

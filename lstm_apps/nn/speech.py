@@ -85,9 +85,13 @@ class SpeechClassifierNet(nn.Module):
         self.feat_mean.copy_(mean)
         self.feat_std.copy_(std.clamp_min(1e-3))
 
+    def normalize(self, feats: Tensor) -> Tensor:
+        """Log-mel frames (B, T, F) -> the normalised features the LSTM reads."""
+        return (feats - self.feat_mean) / self.feat_std
+
     def features(self, waveform: Tensor) -> Tensor:
         """waveform (B, S) -> normalised features (B, T, F); T = S // hop."""
-        return (self.frontend(waveform) - self.feat_mean) / self.feat_std
+        return self.normalize(self.frontend(waveform))
 
     def classify_frames(self, feats: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """Normalised features (B, T, F) -> per-frame logits (B, T, C), new (h, c)."""
@@ -114,7 +118,7 @@ class SpeechStream(nn.Module):
         self, chunk: Tensor, context: Tensor, h: Tensor, c: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         x = torch.cat([context, chunk], dim=1)
-        feats = (self.net.frontend.frames(x) - self.net.feat_mean) / self.net.feat_std
+        feats = self.net.normalize(self.net.frontend.frames(x))
         logits, (h, c) = self.net.classify_frames(feats, (h, c))
         ctx = self.net.config.frontend.context
         return logits, h, c, x[:, -ctx:] if ctx else x[:, :0]  # a constant slice in ONNX

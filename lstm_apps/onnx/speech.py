@@ -39,9 +39,9 @@ from lstm_apps.runtime.detect import DetectorConfig
 from lstm_apps.runtime.errors import ParityError
 from lstm_apps.runtime.files import atomic_dir
 from lstm_apps.runtime.session import OnnxModel
+from lstm_apps.runtime.speech_bundle import SpeechBundle, StreamSpec
+from lstm_apps.runtime.speech_stream import StreamModel
 from lstm_apps.train.checkpoint import save_checkpoint
-
-FORMAT_VERSION = 2  # 2: detector gained release_threshold, hold_seconds, max_bump_seconds
 
 
 @dataclass(frozen=True)
@@ -53,51 +53,21 @@ class SpeechExportReport:
     sizes: dict[str, int]  # bytes per file
 
 
-def bundle_metadata(
-    net: SpeechClassifierNet, detector: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """What every file of the bundle carries in metadata_props (and config.json holds).
-    detector: the run's tuned detector settings (RUN/detector.json), else the defaults."""
-    detector = detector or {}
+def speech_bundle(net: SpeechClassifierNet, detector: dict[str, Any] | None = None) -> SpeechBundle:
+    """The bundle spec of a trained net: what every file's metadata_props and config.json
+    hold (`SpeechBundle.to_metadata()`). detector: the run's tuned detector settings
+    (RUN/detector.json), else the defaults."""
     cfg = net.config
     fe = cfg.frontend
-    return {
-        "format_version": FORMAT_VERSION,
-        "config": cfg.to_dict(),
-        "labels": list(cfg.labels),
-        "preprocessing": {
-            "sample_rate": fe.sample_rate,
-            "channels": 1,
-            "dtype": "float32",
-            "range": [-1.0, 1.0],
-            "clip_samples": cfg.clip_samples,
-            "frontend": "log-mel inside the graph",
-        },
-        "stream": {
-            "hop": fe.hop,
-            "context": fe.context,
-            "frame_seconds": fe.hop / fe.sample_rate,
-            "num_layers": cfg.num_layers,
-            "hidden_size": cfg.hidden_size,
-            "chunk_multiple": fe.hop,
-        },
-        "detector": DetectorConfig.from_settings(fe.hop / fe.sample_rate, detector).settings(),
-    }
-
-
-def _stream_clip(
-    stream: OnnxModel, clip: np.ndarray, chunk: int, meta: dict[str, Any]
-) -> np.ndarray:
-    """Run stream.onnx over clip (samples,) in chunks; return per-frame logits (T, C)."""
-    s = meta["stream"]
-    h = np.zeros((s["num_layers"], 1, s["hidden_size"]), np.float32)
-    c, ctx = h.copy(), np.zeros((1, s["context"]), np.float32)
-    out = []
-    for i in range(0, len(clip), chunk):
-        o = stream.run({"chunk": clip[None, i : i + chunk], "context": ctx, "h": h, "c": c})
-        h, c, ctx = o["h_out"], o["c_out"], o["context_out"]
-        out.append(o["logits"][0])
-    return np.concatenate(out)
+    stream = StreamSpec(
+        hop=fe.hop, context=fe.context, num_layers=cfg.num_layers,
+        hidden_size=cfg.hidden_size, sample_rate=fe.sample_rate,
+    )  # fmt: skip
+    return SpeechBundle(
+        labels=tuple(cfg.labels), sample_rate=fe.sample_rate, clip_samples=cfg.clip_samples,
+        stream=stream, detector=DetectorConfig.from_settings(stream.frame_seconds, detector or {}),
+        config=cfg.to_dict(),
+    )  # fmt: skip
 
 
 def quantize_int8(src: Path, dst: Path, metadata: dict[str, Any]) -> None:
@@ -212,7 +182,8 @@ def export_speech(
     """Write the bundle to out_dir (atomically: all files or none). clips (N, S) float32
     are real inputs for the stream and int8 checks, e.g. the test split."""
     net = net.eval()
-    meta = bundle_metadata(net, detector)
+    spec = speech_bundle(net, detector)
+    meta = spec.to_metadata()
     fe = net.config.frontend
     if clips.ndim != 2 or len(clips) == 0:
         raise ValueError(f"clips must be (N, samples) with N > 0, got {clips.shape}")
@@ -251,7 +222,7 @@ def export_speech(
         )
 
         offline = OnnxModel(tmp / "model.onnx", intra_op_threads=1)
-        stream = OnnxModel(tmp / "stream.onnx", intra_op_threads=1)
+        stream = StreamModel(OnnxModel(tmp / "stream.onnx", intra_op_threads=1), spec.stream)
         int8 = OnnxModel(tmp / "model.int8.onnx", intra_op_threads=1)
         x = np.ascontiguousarray(clips, dtype=np.float32)
         ref = np.concatenate(
@@ -263,7 +234,7 @@ def export_speech(
         stream_diff = 0.0
         for chunk in stream_chunks:
             for i in range(min(len(x), 8)):
-                frames = _stream_clip(stream, x[i], chunk, meta)
+                frames = stream.logits(x[i], chunk)
                 stream_diff = max(stream_diff, float(np.abs(frames[-1] - ref[i]).max()))
         if stream_diff > 1e-4:
             raise ParityError(

@@ -1,0 +1,154 @@
+"""Spotting commands in a stream: `StreamModel` (one stream.onnx step) and `CommandStream`.
+
+    stream = SpeechClassifier.from_dir("export/speech").stream()
+    for chunk in mic_chunks:                                # any size, any rate
+        for d in stream.accept(chunk, sample_rate=44100):
+            print(d.time, d.label, d.score)
+
+StreamModel is the one implementation of the stream.onnx loop: it holds the graph and its
+`StreamSpec`, makes the zero state and runs one chunk, carrying (h, c, context). The
+exporter's parity check, the evaluation tools and CommandStream all call it. CommandStream
+adds what a live stream needs around it: resampling, buffering to whole hops, softmax and
+the detector (`detect.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lstm_apps.runtime.audio import check_sample_rate, load_audio
+from lstm_apps.runtime.detect import Detection, Detector, DetectorConfig, softmax_trusted
+from lstm_apps.runtime.errors import AudioInputError, InputDTypeError, InputError
+from lstm_apps.runtime.session import OnnxModel
+from lstm_apps.runtime.speech_bundle import StreamSpec
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """What carries from one chunk to the next: h, c (layers, B, hidden) and the frontend's
+    last `context` samples (B, context), all float32."""
+
+    h: npt.NDArray[np.float32]
+    c: npt.NDArray[np.float32]
+    context: npt.NDArray[np.float32]
+
+
+class StreamModel:
+    """stream.onnx with its StreamSpec: one chunk in, per-frame logits and the next state out."""
+
+    def __init__(self, model: OnnxModel, spec: StreamSpec) -> None:
+        self.model, self.spec = model, spec
+
+    def initial_state(self, batch: int = 1) -> StreamState:
+        """The state at the start of a stream: zeros (silence before the first sample)."""
+        shape = (self.spec.num_layers, batch, self.spec.hidden_size)
+        zeros = np.zeros(shape, np.float32)
+        return StreamState(zeros, zeros.copy(), np.zeros((batch, self.spec.context), np.float32))
+
+    def run(
+        self, chunk: npt.NDArray[np.float32], state: StreamState, *, check: bool = True
+    ) -> tuple[npt.NDArray[np.float32], StreamState]:
+        """chunk (B, k * hop) float32 -> logits (B, k, classes), the next state. check=False
+        skips the feed checks for chunks the caller has already checked."""
+        o = self.model.run(
+            {"chunk": chunk, "context": state.context, "h": state.h, "c": state.c}, check=check
+        )
+        return o["logits"], StreamState(o["h_out"], o["c_out"], o["context_out"])
+
+    def logits(self, audio: npt.NDArray[np.float32], chunk: int) -> npt.NDArray[np.float32]:
+        """audio (samples,), a whole number of hops, run in `chunk`-sample pieces from the
+        zero state -> per-frame logits (frames, classes)."""
+        state, out = self.initial_state(), []
+        for i in range(0, len(audio), chunk):
+            z, state = self.run(audio[None, i : i + chunk], state)
+            out.append(z[0])
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+class CommandStream:
+    """Feed audio in chunks of any size; get a Detection for each spoken command."""
+
+    def __init__(self, model: StreamModel, labels: tuple[str, ...], config: DetectorConfig) -> None:
+        self._model = model
+        self.sample_rate = model.spec.sample_rate
+        self.hop: int = model.spec.hop
+        self.detector = Detector(labels, config)
+        self._resampler: Any = None
+        self._rate: int | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Start over: zero state and context, time 0."""
+        self._state = self._model.initial_state()
+        self._pending = np.zeros(0, np.float32)
+        self.detector.reset()
+        self._resampler, self._rate = None, None
+
+    @property
+    def seconds(self) -> float:
+        """Audio consumed so far, in seconds."""
+        return self.detector.frames_seen * self.hop / self.sample_rate
+
+    def accept(self, chunk: npt.NDArray[Any], sample_rate: int | None = None) -> list[Detection]:
+        """chunk : (samples,) or (samples, channels) audio at `sample_rate` (default: the
+        model's, 16 kHz). Returns the detections the chunk completed."""
+        if not isinstance(chunk, np.ndarray):
+            raise InputDTypeError(f"stream chunk must be a numpy array, got {type(chunk).__name__}")
+        rate = (
+            self.sample_rate
+            if sample_rate is None
+            else check_sample_rate(sample_rate, "sample_rate")
+        )
+        if self._rate is not None and rate != self._rate:
+            raise AudioInputError(f"stream chunk at {rate} Hz after chunks at {self._rate} Hz")
+        self._rate = rate
+        if chunk.size == 0:
+            return []
+        x = load_audio(chunk, sample_rate=rate, target_rate=rate, name="stream chunk")
+        if rate != self.sample_rate:
+            import soxr
+
+            if self._resampler is None:
+                self._resampler = soxr.ResampleStream(rate, self.sample_rate, 1, dtype="float32")
+            x = self._resampler.resample_chunk(x)
+        return self._run(np.concatenate([self._pending, x]) if len(self._pending) else x)
+
+    def feed(
+        self, audio: npt.NDArray[Any], chunk: int, sample_rate: int | None = None
+    ) -> Iterator[Detection]:
+        """A whole recording as `chunk`-sample pieces through `accept`, then `flush`: each
+        detection as soon as its piece completes it (live audio calls `accept` itself)."""
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise InputError(f"CommandStream.feed: chunk must be a positive int, got {chunk!r}")
+        for i in range(0, len(audio), chunk):
+            yield from self.accept(audio[i : i + chunk], sample_rate)
+        yield from self.flush()
+
+    def flush(self) -> list[Detection]:
+        """End of stream: run what is buffered, close a word still in progress, reset."""
+        x = self._pending
+        if self._resampler is not None:
+            x = np.concatenate(
+                [x, self._resampler.resample_chunk(np.zeros(0, np.float32), last=True)]
+            )
+        pad = (-len(x)) % self.hop
+        out = self._run(np.concatenate([x, np.zeros(pad, np.float32)])) if len(x) else []
+        out += self.detector.flush()
+        self.reset()  # the stream has ended: the next accept() starts a new one at time 0
+        return out
+
+    def _run(self, x: npt.NDArray[np.float32]) -> list[Detection]:
+        n = len(x) - len(x) % self.hop
+        self._pending = x[n:]
+        if n == 0:
+            return []
+        # Every feed was checked on the way in (load_audio) or came out of the model, so
+        # this call, the softmax and the detector skip their input checks: together they
+        # cost about 25 us a chunk, 15% of the whole at 100 ms chunks (BENCHMARKS.md).
+        z, self._state = self._model.run(x[None, :n], self._state, check=False)
+        return self.detector.push_trusted(softmax_trusted(z[0]))  # finite: the audio was
