@@ -348,7 +348,7 @@ def test_generator_refuses_non_empty_and_cleans_up(
     def boom(job: object) -> list[str]:
         raise RuntimeError("synthesis failed")
 
-    monkeypatch.setattr(speech_synth, "_speak", boom)
+    monkeypatch.setattr(speech_synth, "speak", boom)
     with pytest.raises(RuntimeError, match="synthesis failed"):
         speech_synth.generate_speech_commands(
             tmp_path / "fresh", speakers=1, noise_seconds=0.1, progress=False, workers=1

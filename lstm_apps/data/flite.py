@@ -32,6 +32,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from lstm_apps.data.speech_clips import (
+    CLIP_SAMPLES,
+    coloured_noise,
+    progress_bar,
+    trim_silence,
+    write_noise,
+    write_wav,
+)
 from lstm_apps.data.speech_commands import (
     BACKGROUND_NOISE_DIR,
     SAMPLE_RATE,
@@ -39,17 +47,7 @@ from lstm_apps.data.speech_commands import (
     VALIDATION_LIST,
     read_wav,
 )
-from lstm_apps.data.speech_synth import (
-    ALL_WORDS,
-    CLIP_SAMPLES,
-    _check_out_dir,
-    _coloured,
-    _progress,
-    _trim,
-    _write_noise,
-    _write_wav,
-    publish,
-)
+from lstm_apps.data.speech_synth import ALL_WORDS, check_out_dir, publish
 from lstm_apps.runtime.errors import DependencyError
 
 __all__ = ["FLITE_VOICES", "FliteReport", "generate_flite"]
@@ -102,7 +100,7 @@ def _place(
     offset = int(rng.uniform() * (CLIP_SAMPLES - len(speech)))
     out[offset : offset + len(speech)] = speech
     if noisy:
-        noise = _coloured(rng, CLIP_SAMPLES, 1.0)
+        noise = coloured_noise(rng, CLIP_SAMPLES, 1.0)
         rms = float(np.sqrt(np.mean(speech**2)))
         noise *= rms / 10 ** (rng.uniform(10, 20) / 20) / max(float(noise.std()), 1e-12)
         out += noise
@@ -127,7 +125,7 @@ def generate_flite(
     start = time.perf_counter()
     out_dir = Path(out_dir)
     words = ALL_WORDS if words is None else tuple(words)
-    _check_out_dir(out_dir)
+    check_out_dir(out_dir)
     exe = _flite()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
@@ -141,19 +139,19 @@ def generate_flite(
         for word in words:
             (tmp / word).mkdir()
         # its own noise seed: never the training set's noise files
-        _write_noise(tmp / BACKGROUND_NOISE_DIR, 20.0, seed + 0xF117E)
+        write_noise(tmp / BACKGROUND_NOISE_DIR, 20.0, seed + 0xF117E)
         with (
             tempfile.TemporaryDirectory() as scratch,
-            _progress(len(speakers) * len(words), progress) as bar,
+            progress_bar(len(speakers) * len(words), progress) as bar,
         ):
             for k, (voice, stretch, f0) in enumerate(speakers):
                 sid = hashlib.sha1(f"flite:{voice}:{stretch}:{f0}".encode()).hexdigest()[:8]
                 rng = np.random.default_rng([seed, int(sid, 16)])
                 for word in words:
                     raw = _say(exe, word, voice, stretch, f0, Path(scratch))
-                    speech = _trim(raw, SAMPLE_RATE)
+                    speech = trim_silence(raw, SAMPLE_RATE)
                     rel = f"{word}/{sid}_nohash_0.wav"
-                    _write_wav(tmp / rel, _place(speech, rng, noisy=k % 2 == 1))
+                    write_wav(tmp / rel, _place(speech, rng, noisy=k % 2 == 1))
                     written.append(rel)
                     bar.update(1)
         (tmp / VALIDATION_LIST).write_text("".join(f"{r}\n" for r in sorted(written)))

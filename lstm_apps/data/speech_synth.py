@@ -21,36 +21,45 @@ from a reset eSpeak and its own random generator, so the same seed gives the sam
 whatever the number of workers or the order they run in. The folder is built in a hidden sibling and
 renamed into place at the end, so OUT is either complete or absent.
 
+Who speaks: `speakers.py`; one speaker's clips and the noise files: `speech_clips.py`.
+
     python -c "from lstm_apps.data.speech_synth import generate_speech_commands as g; g('out')"
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
 import shutil
 import time
-import wave
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
-import numpy as np
-import numpy.typing as npt
-
-from lstm_apps.data import GENERATOR_JSON, espeak
+from lstm_apps.data import GENERATOR_JSON
+from lstm_apps.data.speakers import (
+    SPLIT_NAMES,
+    Speaker,
+    kokoro_speakers,
+    list_speakers,
+    speaker_id,
+)
+from lstm_apps.data.speech_clips import (
+    SpeakerJob,
+    folder_name,
+    progress_bar,
+    speak,
+    write_noise,
+)
 from lstm_apps.data.speech_commands import (
     BACKGROUND_NOISE_DIR,
-    SAMPLE_RATE,
     TESTING_LIST,
     VALIDATION_LIST,
     WORDS,
     which_set,
 )
-from lstm_apps.data.speech_transform import TransformConfig, transform
+from lstm_apps.data.speech_transform import TransformConfig
 from lstm_apps.data.words import SPEECH_COMMANDS_AUX, unknown_pool
 
 __all__ = [
@@ -58,6 +67,7 @@ __all__ = [
     "GenerateReport",
     "Speaker",
     "generate_speech_commands",
+    "kokoro_speakers",
     "list_speakers",
     "speaker_id",
 ]
@@ -67,34 +77,6 @@ AUX_WORDS = SPEECH_COMMANDS_AUX
 ALL_WORDS = WORDS + AUX_WORDS
 UNKNOWN_POOL = unknown_pool(WORDS)
 """What each speaker draws its `_unknown_` words from (lstm_apps.data.words)."""
-CLIP_SAMPLES = SAMPLE_RATE  # 1 s
-
-_SPLIT_NAMES = {"training": "train", "validation": "validation", "testing": "test"}
-_RATE_RANGE = (120, 260)  # words per minute, per repeat
-_PITCH_RANGE = (20, 80)  # eSpeak pitch 0..100, per repeat
-_NOISE_RMS = 10 ** (-20 / 20)  # background clips at -20 dBFS RMS
-
-
-@dataclass(frozen=True)
-class Speaker:
-    """One synthetic speaker: an eSpeak voice with a variant, or a Kokoro voice blend."""
-
-    id: str  # 8 hex digits, the part of a file name before "_nohash_"
-    voice: str  # eSpeak: "en-us"; Kokoro: "jf_alpha+jm_kumo"
-    variant: str  # eSpeak: "m3"; Kokoro: "<weight of the first voice>:<phoneme voice>"
-    engine: str = "espeak"  # "espeak" or "kokoro"
-
-    @property
-    def blend(self) -> tuple[str, str, float, str]:
-        """Kokoro: (voice a, voice b, weight of a, eSpeak voice that writes the phonemes)."""
-        a, b = self.voice.split("+")
-        weight, lang = self.variant.split(":")
-        return a, b, float(weight), lang
-
-    @property
-    def split(self) -> str:
-        """ "train", "validation" or "test", by `which_set` on the id."""
-        return _SPLIT_NAMES[which_set(f"{self.id}_nohash_0.wav")]
 
 
 @dataclass
@@ -110,229 +92,6 @@ class GenerateReport:
     n_bytes: int  # everything under out_dir
     seconds: float
     words: tuple[str, ...] = field(default=ALL_WORDS)
-
-
-def speaker_id(voice: str, variant: str) -> str:
-    """Stable 8-hex-digit id of a voice+variant pair."""
-    return hashlib.sha1(f"{voice}+{variant}".encode()).hexdigest()[:8]
-
-
-def list_speakers(
-    speakers: int | None = None,
-    *,
-    seed: int = 0,
-    voices: Sequence[str] | None = None,
-    exclude_voices: Sequence[str] = (),
-) -> list[Speaker]:
-    """All English voices x all variants, or `speakers` of them, sorted by id.
-
-    voices: only these eSpeak voices (None: all English ones); exclude_voices: never these
-    (a voice family held out from training for evaluation).
-
-    A capped selection is stratified by split (about 80/10/10, at least one validation
-    and one test speaker when `speakers` >= 3) and drawn with `seed`, so even a small
-    generated set has all three splits.
-    """
-    available = espeak.list_voices("en")
-    for v in [*(voices or ()), *exclude_voices]:
-        if v not in available:
-            raise ValueError(f"voice {v!r} is not an English eSpeak NG voice: {available}")
-    chosen_voices = [v for v in (voices or available) if v not in exclude_voices]
-    if not chosen_voices:
-        raise ValueError(f"voices={voices!r} minus exclude_voices={exclude_voices!r} is empty")
-    pool = sorted(
-        (Speaker(speaker_id(v, var), v, var) for v in chosen_voices
-         for var in espeak.list_variants()),
-        key=lambda s: s.id,
-    )  # fmt: skip
-    if speakers is None or speakers >= len(pool):
-        return pool
-    if speakers < 1:
-        raise ValueError(f"speakers={speakers!r}; expected at least 1")
-    rng = np.random.default_rng([seed, 0x5BEA])
-    shuffled = [pool[i] for i in rng.permutation(len(pool))]
-    n_eval = max(1, round(0.1 * speakers)) if speakers >= 3 else 0
-    chosen: list[Speaker] = []
-    for split, n in (("validation", n_eval), ("test", n_eval)):
-        chosen += [s for s in shuffled if s.split == split][:n]
-    chosen += [s for s in shuffled if s not in chosen][: speakers - len(chosen)]
-    return sorted(chosen, key=lambda s: s.id)
-
-
-KOKORO_ACCENTS = ("en-us", "en-us", "en-gb-x-rp", "en")
-"""eSpeak voices whose phonemes Kokoro speakers read (American twice as often)."""
-
-
-def kokoro_speakers(n: int, *, seed: int = 0, exclude_voices: Sequence[str] = ()) -> list[Speaker]:
-    """n Kokoro speakers: each a blend w*a + (1-w)*b of two of its voices (w 0.2-1: from
-    one voice to an even mix) reading one eSpeak accent's phonemes (never one of
-    `exclude_voices`, the held-out family); sorted by id."""
-    if n <= 0:
-        return []
-    from lstm_apps.data import kokoro
-
-    voices = kokoro.list_voices()
-    rng = np.random.default_rng([seed, 0xC0C0])
-    out: dict[str, Speaker] = {}
-    while len(out) < n:
-        a, b = (str(v) for v in rng.choice(voices, 2, replace=False))
-        accents = [a for a in KOKORO_ACCENTS if a not in exclude_voices]
-        weight, lang = round(float(rng.uniform(0.2, 1.0)), 2), str(rng.choice(accents))
-        sid = hashlib.sha1(f"kokoro:{a}+{b}:{weight}:{lang}".encode()).hexdigest()[:8]
-        out.setdefault(sid, Speaker(sid, f"{a}+{b}", f"{weight}:{lang}", "kokoro"))
-    return sorted(out.values(), key=lambda s: s.id)
-
-
-def _trim(audio: npt.NDArray[np.float32], rate: int) -> npt.NDArray[np.float32]:
-    """Cut leading and trailing silence: keep from 5 ms before the first sample above 2% of
-    the peak to 5 ms after the last one."""
-    loud = np.flatnonzero(np.abs(audio) > 0.02 * np.abs(audio).max())
-    if loud.size == 0:
-        raise RuntimeError("the synthesizer produced silence")  # never seen; would be a bug
-    pad = int(0.005 * rate)
-    return audio[max(0, loud[0] - pad) : loud[-1] + 1 + pad]
-
-
-def folder_name(text: str) -> str:
-    """The word folder of a word or phrase: spaces become underscores."""
-    return text.replace(" ", "_")
-
-
-@dataclass(frozen=True)
-class _Job:
-    speaker: Speaker
-    repeats: int
-    seed: int
-    tmp: str
-    words: tuple[str, ...]  # said `repeats` times each
-    extra: tuple[str, ...]  # a pool to draw from ...
-    extra_n: int  # ... this many words, each said once
-    transforms: TransformConfig
-    zero_floor_prob: float
-
-
-def _clip(
-    word: str,
-    speaker: Speaker,
-    rng: np.random.Generator,
-    centre: tuple[float, float, float],
-    job: _Job,
-) -> npt.NDArray[np.int16]:
-    """One 1 s recording of `word`: int16, shape = (16000,), mono at 16 kHz.
-
-    eSpeak NG or Kokoro speaks it, `transform` changes voice, room and channel, then it is
-    placed at a random level and position over a faint noise floor (or digital zeros)."""
-    import soxr
-
-    rate_c, pitch_c, range_c = centre
-    rate = int(np.clip(round(rate_c + rng.normal(0, 25)), *_RATE_RANGE))
-    pitch = int(np.clip(round(pitch_c + rng.normal(0, 8)), *_PITCH_RANGE))
-    pitch_range = int(np.clip(round(range_c + rng.normal(0, 12)), 5, 100))
-    text = word + str(rng.choice(["", "", ".", "!", "?"]))  # varies the intonation
-    if speaker.engine == "kokoro":  # rate_c (140-230 wpm) sets the speed: 0.8-1.25
-        speed = float(np.clip(rate_c / 175 * np.exp(rng.normal(0, 0.08)), 0.7, 1.4))
-    level_db = rng.uniform(-24.0, -1.0)  # peak level, dBFS
-    position = rng.uniform()  # where the word sits inside the second
-    floor_db = rng.uniform(-75.0, -55.0)  # RMS of a faint noise floor, dBFS
-    floor_seed = int(rng.integers(2**32))
-    zero_floor = rng.random() < job.zero_floor_prob
-
-    while speaker.engine == "kokoro":
-        from lstm_apps.data import kokoro
-
-        a, b, weight, lang = speaker.blend
-        raw_k = kokoro.synthesize(text, (a, b, weight), speed=speed, lang=lang)
-        speech = _trim(raw_k, kokoro.SAMPLE_RATE)
-        speech = soxr.resample(speech, kokoro.SAMPLE_RATE, SAMPLE_RATE, quality="HQ")
-        if len(speech) <= CLIP_SAMPLES - SAMPLE_RATE // 50 or speed >= 2.0:
-            break
-        speed = min(2.0, speed * 1.3)  # too slow to fit in 1 s: speak faster
-    while speaker.engine == "espeak":
-        raw = espeak.synthesize(
-            text, voice=speaker.voice, variant=speaker.variant, rate=rate, pitch=pitch,
-            pitch_range=pitch_range, fresh=False,
-        )  # fmt: skip
-        speech = _trim(raw.astype(np.float32) / 32768.0, espeak.SAMPLE_RATE)
-        speech = soxr.resample(speech, espeak.SAMPLE_RATE, SAMPLE_RATE, quality="HQ")
-        if len(speech) <= CLIP_SAMPLES - SAMPLE_RATE // 50 or rate >= 400:
-            break
-        rate = min(450, int(rate * 1.3))  # too slow to fit in 1 s: speak faster
-    speech, _ = transform(speech.astype(np.float64), rng, job.transforms)
-    speech = speech[: CLIP_SAMPLES - SAMPLE_RATE // 50]
-    speech *= 10 ** (level_db / 20) / max(float(np.abs(speech).max()), 1e-9)
-    out = np.random.default_rng(floor_seed).normal(0.0, 10 ** (floor_db / 20), CLIP_SAMPLES)
-    if zero_floor:
-        out[:] = 0.0
-    offset = int(position * (CLIP_SAMPLES - len(speech)))
-    out[offset : offset + len(speech)] += speech
-    return np.clip(np.round(out * 32767.0), -32768, 32767).astype(np.int16)
-
-
-def _write_wav(path: Path, audio: npt.NDArray[np.int16]) -> None:
-    """A plain 44-byte-header PCM wav, mono 16-bit at 16 kHz, as Speech Commands ships."""
-    with wave.open(str(path), "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(SAMPLE_RATE)
-        f.writeframes(audio.astype("<i2", copy=False).tobytes())
-
-
-def _speak(job: _Job) -> list[str]:
-    """Write every clip of one speaker under `job.tmp`; returns the relative paths."""
-    speaker = job.speaker
-    espeak.reset()  # the speaker's clips then depend on nothing said before them
-    rng = np.random.default_rng([job.seed, int(speaker.id, 16)])
-    centre = (rng.uniform(140, 230), rng.uniform(30, 70), rng.uniform(25, 85))
-    drawn = [job.extra[i] for i in rng.permutation(len(job.extra))[: job.extra_n]]
-    said = [(w, n) for w in job.words for n in range(job.repeats)] + [(w, 0) for w in drawn]
-    written = []
-    for word, n in said:
-        audio = _clip(word, speaker, rng, centre, job)
-        rel = f"{folder_name(word)}/{speaker.id}_nohash_{n}.wav"
-        (Path(job.tmp) / folder_name(word)).mkdir(exist_ok=True)
-        _write_wav(Path(job.tmp) / rel, audio)
-        written.append(rel)
-    return written
-
-
-def _coloured(rng: np.random.Generator, n: int, exponent: float) -> npt.NDArray[np.float64]:
-    """Noise with power spectrum ~ 1/f**exponent (0 white, 1 pink, 2 brown), 20 Hz up."""
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    freqs = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
-    spectrum *= np.maximum(freqs, 20.0) ** (-exponent / 2)
-    spectrum[freqs < 20.0] = 0.0  # no DC drift
-    return np.fft.irfft(spectrum, n)
-
-
-def _hum(rng: np.random.Generator, n: int, mains: float) -> npt.NDArray[np.float64]:
-    """Mains hum: the fundamental and 9 harmonics at 1/k amplitudes, random phases, a
-    slow amplitude wobble, over faint white noise."""
-    t = np.arange(n) / SAMPLE_RATE
-    out = np.zeros(n)
-    for k in range(1, 11):
-        amp = rng.uniform(0.3, 1.0) / k
-        out += amp * np.sin(2 * np.pi * mains * k * t + rng.uniform(0, 2 * np.pi))
-    out *= 1.0 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.05, 0.3) * t)
-    return out + 0.02 * rng.standard_normal(n)
-
-
-def _write_noise(folder: Path, seconds: float, seed: int) -> list[str]:
-    """Background clips of `seconds` each, int16 at 16 kHz, -20 dBFS RMS."""
-    n = round(seconds * SAMPLE_RATE)
-    makers: dict[str, Callable[[np.random.Generator], npt.NDArray[np.float64]]] = {
-        "white_noise.wav": lambda rng: _coloured(rng, n, 0.0),
-        "pink_noise.wav": lambda rng: _coloured(rng, n, 1.0),
-        "brown_noise.wav": lambda rng: _coloured(rng, n, 2.0),
-        "hum_50hz.wav": lambda rng: _hum(rng, n, 50.0),
-        "hum_60hz.wav": lambda rng: _hum(rng, n, 60.0),
-    }
-    folder.mkdir()
-    for i, (name, make) in enumerate(makers.items()):
-        audio = make(np.random.default_rng([seed, 0x401E, i]))
-        audio *= _NOISE_RMS / max(float(np.sqrt(np.mean(audio**2))), 1e-12)
-        pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
-        _write_wav(folder / name, pcm)
-    return list(makers)
 
 
 def _readme(
@@ -372,13 +131,13 @@ def _readme(
 def publish(tmp: Path, out_dir: Path, generator: dict[str, object]) -> None:
     """Write generator.json into the finished `tmp` folder and rename it to `out_dir`."""
     (tmp / GENERATOR_JSON).write_text(json.dumps(generator, indent=2) + "\n")
-    _check_out_dir(out_dir)
+    check_out_dir(out_dir)
     if out_dir.exists():
         out_dir.rmdir()
     tmp.rename(out_dir)
 
 
-def _check_out_dir(out_dir: Path) -> None:
+def check_out_dir(out_dir: Path) -> None:
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise FileExistsError(
             f"{out_dir} already exists and is not an empty folder; "
@@ -461,7 +220,7 @@ def generate_speech_commands(
     if not 0 <= zero_floor_prob <= 1:
         raise ValueError(f"zero_floor_prob={zero_floor_prob!r}; expected a probability")
     transforms = TransformConfig() if transforms is None else transforms
-    _check_out_dir(out_dir)
+    check_out_dir(out_dir)
     if kokoro < 0:
         raise ValueError(f"kokoro={kokoro!r}; expected a number of speakers >= 0")
     chosen = list_speakers(speakers, seed=seed, voices=voices, exclude_voices=exclude_voices)
@@ -477,30 +236,30 @@ def generate_speech_commands(
         tmp.mkdir()
         for word in words:
             (tmp / folder_name(word)).mkdir(exist_ok=True)
-        noise_files = _write_noise(tmp / BACKGROUND_NOISE_DIR, noise_seconds, seed)
+        noise_files = write_noise(tmp / BACKGROUND_NOISE_DIR, noise_seconds, seed)
         jobs = [
-            _Job(s, repeats, seed, str(tmp), words, extra, extra_per_speaker, transforms,
+            SpeakerJob(s, repeats, seed, str(tmp), words, extra, extra_per_speaker, transforms,
                  zero_floor_prob)
             for s in sorted(chosen, key=lambda s: s.engine != "kokoro")  # slow ones first
         ]  # fmt: skip
         written: list[str] = []
-        with _progress(len(jobs) * n_per_speaker, progress) as bar:
+        with progress_bar(len(jobs) * n_per_speaker, progress) as bar:
             if workers > 1 and len(jobs) > 1:
                 # spawn, not fork: the parent may hold torch or OpenMP threads.
                 ctx = multiprocessing.get_context("spawn")
                 with ctx.Pool(min(workers, len(jobs))) as pool:
-                    for paths in pool.imap_unordered(_speak, jobs):
+                    for paths in pool.imap_unordered(speak, jobs):
                         written += paths
                         bar.update(len(paths))
             else:
                 for job in jobs:
-                    paths = _speak(job)
+                    paths = speak(job)
                     written += paths
                     bar.update(len(paths))
         per_split = {"train": 0, "validation": 0, "test": 0}
         lists: dict[str, list[str]] = {"validation": [], "test": []}
         for rel in sorted(written):
-            where = split or _SPLIT_NAMES[which_set(rel)]
+            where = split or SPLIT_NAMES[which_set(rel)]
             per_split[where] += 1
             if where in lists:
                 lists[where].append(rel)
@@ -542,32 +301,3 @@ def generate_speech_commands(
         seconds=time.perf_counter() - start,
         words=words,
     )
-
-
-class _Bar(Protocol):
-    def __enter__(self) -> _Bar: ...
-    def __exit__(self, *exc: object) -> object: ...
-    def update(self, n: int) -> object: ...
-
-
-class _NoBar:
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def update(self, n: int) -> None:
-        return None
-
-
-def _progress(total: int, enabled: bool) -> _Bar:
-    """A tqdm bar over clips, or a stand-in when disabled or tqdm is not installed."""
-    if not enabled:
-        return _NoBar()
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _NoBar()
-    bar: _Bar = tqdm(total=total, unit="clip", desc="speech commands", smoothing=0.05)
-    return bar

@@ -213,7 +213,7 @@ def build_stream(
 
 def _hum(rng: np.random.Generator, n: int, rate: int) -> npt.NDArray[np.float64]:
     """Mains hum, 50 or 60 Hz: the recipe of the generator's hum files."""
-    from lstm_apps.data.speech_synth import _hum as mains_hum
+    from lstm_apps.data.speech_clips import mains_hum
 
     assert rate == SAMPLE_RATE  # the generator's recipe is at 16 kHz
     return mains_hum(rng, n, 50.0 if rng.random() < 0.5 else 60.0)

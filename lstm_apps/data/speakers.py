@@ -1,0 +1,115 @@
+"""Who speaks in a generated Speech Commands set: `Speaker`, eSpeak and Kokoro speaker lists.
+
+A speaker is one English eSpeak voice with one variant (9 x 104 = 936 with espeakng-loader
+0.2.4), or a Kokoro blend of two voices reading one eSpeak accent's phonemes; its id is
+8 hex digits of a sha1, and `which_set` on the id puts it in train, validation or test, as
+Speech Commands does, so validation and test voices are never heard in training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lstm_apps.data import espeak
+from lstm_apps.data.speech_commands import which_set
+
+__all__ = ["KOKORO_ACCENTS", "Speaker", "kokoro_speakers", "list_speakers", "speaker_id"]
+
+SPLIT_NAMES = {"training": "train", "validation": "validation", "testing": "test"}
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """One synthetic speaker: an eSpeak voice with a variant, or a Kokoro voice blend."""
+
+    id: str  # 8 hex digits, the part of a file name before "_nohash_"
+    voice: str  # eSpeak: "en-us"; Kokoro: "jf_alpha+jm_kumo"
+    variant: str  # eSpeak: "m3"; Kokoro: "<weight of the first voice>:<phoneme voice>"
+    engine: str = "espeak"  # "espeak" or "kokoro"
+
+    @property
+    def blend(self) -> tuple[str, str, float, str]:
+        """Kokoro: (voice a, voice b, weight of a, eSpeak voice that writes the phonemes)."""
+        a, b = self.voice.split("+")
+        weight, lang = self.variant.split(":")
+        return a, b, float(weight), lang
+
+    @property
+    def split(self) -> str:
+        """ "train", "validation" or "test", by `which_set` on the id."""
+        return SPLIT_NAMES[which_set(f"{self.id}_nohash_0.wav")]
+
+
+def speaker_id(voice: str, variant: str) -> str:
+    """Stable 8-hex-digit id of a voice+variant pair."""
+    return hashlib.sha1(f"{voice}+{variant}".encode()).hexdigest()[:8]
+
+
+def list_speakers(
+    speakers: int | None = None,
+    *,
+    seed: int = 0,
+    voices: Sequence[str] | None = None,
+    exclude_voices: Sequence[str] = (),
+) -> list[Speaker]:
+    """All English voices x all variants, or `speakers` of them, sorted by id.
+
+    voices: only these eSpeak voices (None: all English ones); exclude_voices: never these
+    (a voice family held out from training for evaluation).
+
+    A capped selection is stratified by split (about 80/10/10, at least one validation
+    and one test speaker when `speakers` >= 3) and drawn with `seed`, so even a small
+    generated set has all three splits.
+    """
+    available = espeak.list_voices("en")
+    for v in [*(voices or ()), *exclude_voices]:
+        if v not in available:
+            raise ValueError(f"voice {v!r} is not an English eSpeak NG voice: {available}")
+    chosen_voices = [v for v in (voices or available) if v not in exclude_voices]
+    if not chosen_voices:
+        raise ValueError(f"voices={voices!r} minus exclude_voices={exclude_voices!r} is empty")
+    pool = sorted(
+        (Speaker(speaker_id(v, var), v, var) for v in chosen_voices
+         for var in espeak.list_variants()),
+        key=lambda s: s.id,
+    )  # fmt: skip
+    if speakers is None or speakers >= len(pool):
+        return pool
+    if speakers < 1:
+        raise ValueError(f"speakers={speakers!r}; expected at least 1")
+    rng = np.random.default_rng([seed, 0x5BEA])
+    shuffled = [pool[i] for i in rng.permutation(len(pool))]
+    n_eval = max(1, round(0.1 * speakers)) if speakers >= 3 else 0
+    chosen: list[Speaker] = []
+    for split, n in (("validation", n_eval), ("test", n_eval)):
+        chosen += [s for s in shuffled if s.split == split][:n]
+    chosen += [s for s in shuffled if s not in chosen][: speakers - len(chosen)]
+    return sorted(chosen, key=lambda s: s.id)
+
+
+KOKORO_ACCENTS = ("en-us", "en-us", "en-gb-x-rp", "en")
+"""eSpeak voices whose phonemes Kokoro speakers read (American twice as often)."""
+
+
+def kokoro_speakers(n: int, *, seed: int = 0, exclude_voices: Sequence[str] = ()) -> list[Speaker]:
+    """n Kokoro speakers: each a blend w*a + (1-w)*b of two of its voices (w 0.2-1: from
+    one voice to an even mix) reading one eSpeak accent's phonemes (never one of
+    `exclude_voices`, the held-out family); sorted by id."""
+    if n <= 0:
+        return []
+    from lstm_apps.data import kokoro
+
+    voices = kokoro.list_voices()
+    rng = np.random.default_rng([seed, 0xC0C0])
+    out: dict[str, Speaker] = {}
+    while len(out) < n:
+        a, b = (str(v) for v in rng.choice(voices, 2, replace=False))
+        accents = [a for a in KOKORO_ACCENTS if a not in exclude_voices]
+        weight, lang = round(float(rng.uniform(0.2, 1.0)), 2), str(rng.choice(accents))
+        sid = hashlib.sha1(f"kokoro:{a}+{b}:{weight}:{lang}".encode()).hexdigest()[:8]
+        out.setdefault(sid, Speaker(sid, f"{a}+{b}", f"{weight}:{lang}", "kokoro"))
+    return sorted(out.values(), key=lambda s: s.id)
