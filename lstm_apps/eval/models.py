@@ -12,6 +12,7 @@ torch, through `SpeechStream`: the same graph as stream.onnx, so both give the s
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -24,6 +25,16 @@ from lstm_apps.runtime.errors import InputError
 
 ModelKind = Literal["bundle", "run"]
 TORCH_BLOCK_FRAMES = 500  # frames per torch call over a recording (10 s): bounds memory
+DETECTOR_JSON = "detector.json"  # a run's tuned detector settings (`lstm-apps eval detector`)
+
+
+def read_detector(run: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """RUN/detector.json's settings (DetectorConfig.settings() form), or None."""
+    path = Path(run) / DETECTOR_JSON
+    if not path.is_file():
+        return None
+    settings = json.loads(path.read_text(encoding="utf-8"))["settings"]
+    return dict(settings)
 
 
 class EvalModel(Protocol):
@@ -146,8 +157,6 @@ class _RunModel:
     def detector_config(self) -> DetectorConfig:
         """RUN/detector.json's settings if `lstm-apps eval detector` chose them, else the
         defaults: what `export speech` puts in the bundle."""
-        from lstm_apps.eval.tune import read_detector
-
         settings = read_detector(self.path) or {}
         return DetectorConfig.from_settings(self.hop / self.sample_rate, settings)
 

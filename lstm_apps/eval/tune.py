@@ -20,29 +20,21 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from lstm_apps.eval.models import load_eval_model
+__all__ = ["DETECTOR_JSON", "GRID", "read_detector", "tune_detector"]
+
+from lstm_apps.eval.models import DETECTOR_JSON, load_eval_model, read_detector
 from lstm_apps.eval.speech import index_split
 from lstm_apps.eval.stream import stream_posteriors, sweep_thresholds
 from lstm_apps.eval.stream_audio import StreamSpec
 from lstm_apps.runtime.errors import InputError
 from lstm_apps.runtime.files import atomic_file
 
-DETECTOR_JSON = "detector.json"
 GRID = {
     "smooth_seconds": (0.1, 0.2),
     "max_bump_seconds": (0.3, 0.5, 0.8),
     "refractory_seconds": (0.3, 0.5, 0.8),
     "threshold": (0.5, 0.6, 0.7, 0.8, 0.9),
 }
-
-
-def read_detector(run: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """RUN/detector.json's settings (DetectorConfig.settings() form), or None."""
-    path = Path(run) / DETECTOR_JSON
-    if not path.is_file():
-        return None
-    settings = json.loads(path.read_text(encoding="utf-8"))["settings"]
-    return dict(settings)
 
 
 def tune_detector(
