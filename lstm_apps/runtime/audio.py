@@ -149,6 +149,27 @@ def fit_length(x: npt.NDArray[T], n: int) -> npt.NDArray[T]:
     return out
 
 
+def samples_first(x: npt.NDArray[T], label: str) -> npt.NDArray[T]:
+    """An audio array as (samples, channels): (samples,) gets a channel axis, and a 2-D
+    array is (samples, channels) when it has at most MAX_CHANNELS_FIRST columns, else
+    (channels, samples) and transposed. Other shapes raise InputShapeError."""
+    if x.ndim == 1:
+        return x[:, None]
+    if x.ndim == 2:
+        rows, cols = x.shape
+        if cols <= MAX_CHANNELS_FIRST:
+            return x
+        if rows <= MAX_CHANNELS_FIRST:
+            return x.T
+        raise InputShapeError(
+            f"{label}: a 2-D array of shape {x.shape} has no channel axis of at most "
+            f"{MAX_CHANNELS_FIRST}; for several clips pass a list of 1-D arrays"
+        )
+    raise InputShapeError(
+        f"{label}: audio must be 1-D (samples,) or 2-D (samples, channels), got shape {x.shape}"
+    )
+
+
 def _read_file(path: str | os.PathLike[str], label: str) -> tuple[npt.NDArray[np.float32], int]:
     """Read a file as (samples, channels) float32 after checking it from its header."""
     if not os.path.exists(path):
@@ -179,6 +200,11 @@ def _read_file(path: str | os.PathLike[str], label: str) -> tuple[npt.NDArray[np
             data = f.read(frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioInputError(_unreadable(path, label, e)) from e
+    except TypeError as e:  # soundfile: a headerless .raw file needs a rate and format
+        raise AudioInputError(
+            f"{label}: headerless raw audio ({e}); convert it to WAV or FLAC, or read it "
+            "with numpy and pass the array with its sample_rate"
+        ) from e
     except (OSError, MemoryError) as e:
         raise AudioInputError(f"{label}: cannot read the file: {e}") from e
     # MP3 headers may only estimate the length; every other format states it exactly.
@@ -250,23 +276,7 @@ def _array_to_float(x: npt.NDArray[Any], rate: int, label: str) -> npt.NDArray[n
             f"{label}: audio dtype {x.dtype} is not supported; expected float16/32/64 "
             f"in [-1, 1] or PCM int8/int16/int32/uint8"
         )
-    if x.ndim == 1:
-        x2 = x[:, None]
-    elif x.ndim == 2:
-        rows, cols = x.shape
-        if cols <= MAX_CHANNELS_FIRST:  # (samples, channels)
-            x2 = x
-        elif rows <= MAX_CHANNELS_FIRST:  # (channels, samples)
-            x2 = x.T
-        else:
-            raise InputShapeError(
-                f"{label}: a 2-D array of shape {x.shape} has no channel axis of at most "
-                f"{MAX_CHANNELS_FIRST}; for several clips pass a list of 1-D arrays"
-            )
-    else:
-        raise InputShapeError(
-            f"{label}: audio must be 1-D (samples,) or 2-D (samples, channels), got shape {x.shape}"
-        )
+    x2 = samples_first(x, label)
     if x2.shape[0] == 0 or x2.shape[1] == 0:
         raise AudioInputError(f"{label}: contains no audio samples (shape {x.shape})")
     _check_duration(x2.shape[0], rate, label, "the array has")

@@ -132,7 +132,39 @@ class OnnxModel:
             i.name: TensorSpec(i.name, _ORT_DTYPES.get(i.type, np.float32), tuple(i.shape))
             for i in self.session.get_inputs()
         }
-        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.outputs = {
+            o.name: TensorSpec(o.name, _ORT_DTYPES.get(o.type, np.float32), tuple(o.shape))
+            for o in self.session.get_outputs()
+        }
+        self.output_names = list(self.outputs)
+
+    def expect(
+        self,
+        kind: str,
+        inputs: Mapping[str, tuple[type[np.generic], tuple[int | None, ...]]],
+        outputs: Mapping[str, tuple[type[np.generic], tuple[int | None, ...]]],
+    ) -> None:
+        """Check that this graph is a `kind` graph (its `kind` metadata) with exactly these
+        inputs and outputs: name -> (dtype, shape), where an int is a dimension the graph
+        must not contradict and None a free one. Raises ModelFileError naming the file."""
+        got_kind = self.metadata.get("kind")
+        if got_kind != kind:
+            raise ModelFileError(f"{self.path} is a {got_kind!r} graph, expected a {kind!r} graph")
+        for side, want, have in (("input", inputs, self.inputs), ("output", outputs, self.outputs)):
+            if set(want) != set(have):
+                raise ModelFileError(
+                    f"{self.path}: {side}s {sorted(have)}, a {kind!r} graph has {sorted(want)}"
+                )
+            for name, (dtype, shape) in want.items():
+                spec = have[name]
+                fixed = [w for w, g in zip(shape, spec.shape, strict=False)
+                         if w is not None and isinstance(g, int) and g != w]  # fmt: skip
+                if spec.dtype != dtype or len(spec.shape) != len(shape) or fixed:
+                    dims = ", ".join("?" if d is None else str(d) for d in shape)
+                    raise ModelFileError(
+                        f"{self.path}: {side} {name!r} is {spec.describe()}, a {kind!r} graph "
+                        f"needs {np.dtype(dtype).name}[{dims}]"
+                    )
 
     def require_metadata(self, key: str) -> Any:
         """A metadata value the caller cannot do without."""

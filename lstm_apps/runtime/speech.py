@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from lstm_apps.runtime.audio import fit_length, load_audio
 from lstm_apps.runtime.detect import DetectorConfig, softmax
-from lstm_apps.runtime.errors import AudioInputError, ModelFileError
+from lstm_apps.runtime.errors import AudioInputError, InputDTypeError, ModelFileError
 from lstm_apps.runtime.session import OnnxModel, default_bundle
 from lstm_apps.runtime.speech_bundle import SpeechBundle
 from lstm_apps.runtime.speech_stream import CommandStream, StreamModel
@@ -78,6 +78,7 @@ class SpeechClassifier:
         )  # fmt: skip
         self.model = OnnxModel(model_path, **opts)  # type: ignore[arg-type]
         self.bundle = SpeechBundle.from_metadata(self.model.metadata, str(self.model.path))
+        self.model.expect("speech_offline", *self.bundle.offline_io())
         self.stream_model: StreamModel | None = None
         if stream_path is not None:
             graph = OnnxModel(stream_path, **opts)  # type: ignore[arg-type]
@@ -87,6 +88,7 @@ class SpeechClassifier:
                     f"{graph.path} and {self.model.path} are not from one export: their "
                     "labels, preprocessing, stream or detector metadata differ"
                 )
+            graph.expect("speech_stream", *spec.stream_io())
             self.stream_model = StreamModel(graph, spec.stream)
         self.labels: tuple[str, ...] = self.bundle.labels
         self.sample_rate: int = self.bundle.sample_rate
@@ -173,6 +175,10 @@ class SpeechClassifier:
 def _as_list(inputs: AudioSource | Sequence[AudioSource]) -> list[AudioSource]:
     if isinstance(inputs, (str, os.PathLike, np.ndarray)):
         return [inputs]
+    if not isinstance(inputs, Sequence):
+        raise InputDTypeError(
+            f"audio must be a path, a numpy array, or a list of them, got {type(inputs).__name__}"
+        )
     items = list(inputs)
     if not items:
         raise AudioInputError("no audio given: pass a path, an array, or a list of them")

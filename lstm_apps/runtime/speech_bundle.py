@@ -22,10 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from lstm_apps.runtime.detect import DetectorConfig
 from lstm_apps.runtime.errors import InputError, ModelFileError
 from lstm_apps.runtime.spec import MetadataReader
 
+_IO = dict[str, tuple[type[np.generic], tuple[int | None, ...]]]  # name -> dtype, shape
 FORMAT_VERSION = 2  # 2: detector gained release_threshold, hold_seconds, max_bump_seconds
 READABLE_VERSIONS = (1, 2)
 
@@ -71,6 +74,22 @@ class SpeechBundle:
     @property
     def silence_index(self) -> int | None:
         return self.labels.index("_silence_") if "_silence_" in self.labels else None
+
+    def offline_io(self) -> tuple[_IO, _IO]:
+        """model.onnx's inputs and outputs: waveform (batch, samples) -> logits (batch, C)."""
+        f = np.float32
+        return {"waveform": (f, (None, None))}, {"logits": (f, (None, len(self.labels)))}
+
+    def stream_io(self) -> tuple[_IO, _IO]:
+        """stream.onnx's: chunk, context, h, c -> logits (batch, frames, C), the next state."""
+        f, s = np.float32, self.stream
+        state = (f, (s.num_layers, None, s.hidden_size))
+        context = (f, (None, s.context))
+        return (
+            {"chunk": (f, (None, None)), "context": context, "h": state, "c": state},
+            {"logits": (f, (None, None, len(self.labels))), "h_out": state, "c_out": state,
+             "context_out": context},
+        )  # fmt: skip
 
     def to_metadata(self) -> dict[str, Any]:
         """The metadata every file of the bundle carries (and config.json holds)."""

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lstm_apps.runtime.audio import check_sample_rate, load_audio
+from lstm_apps.runtime.audio import check_sample_rate, load_audio, samples_first
 from lstm_apps.runtime.detect import Detection, Detector, DetectorConfig, softmax_trusted
 from lstm_apps.runtime.errors import AudioInputError, InputDTypeError, InputError
 from lstm_apps.runtime.session import OnnxModel
@@ -106,10 +106,10 @@ class CommandStream:
         )
         if self._rate is not None and rate != self._rate:
             raise AudioInputError(f"stream chunk at {rate} Hz after chunks at {self._rate} Hz")
-        self._rate = rate
         if chunk.size == 0:
             return []
         x = load_audio(chunk, sample_rate=rate, target_rate=rate, name="stream chunk")
+        self._rate = rate  # only a chunk that was accepted fixes the stream's rate
         if rate != self.sample_rate:
             import soxr
 
@@ -125,6 +125,12 @@ class CommandStream:
         detection as soon as its piece completes it (live audio calls `accept` itself)."""
         if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
             raise InputError(f"CommandStream.feed: chunk must be a positive int, got {chunk!r}")
+        if not isinstance(audio, np.ndarray):
+            raise InputDTypeError(
+                f"CommandStream.feed: audio must be a numpy array, got {type(audio).__name__}"
+            )
+        if audio.ndim != 1:  # (channels, samples) must be cut along time, not channels
+            audio = samples_first(audio, "CommandStream.feed: audio")
         for i in range(0, len(audio), chunk):
             yield from self.accept(audio[i : i + chunk], sample_rate)
         yield from self.flush()
