@@ -4,6 +4,7 @@ escaped as an untyped exception or changed state; now it is a typed LstmAppsErro
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,37 @@ def test_labels_of_the_wrong_length_fail_at_load(tmp_path: Path) -> None:
         onnx.save(proto, str(bundle / name))
     with pytest.raises(ModelFileError, match=r"output 'logits' is float32\[batch, 12\]"):
         SpeechClassifier.from_dir(bundle)
+
+
+def test_half_an_hour_through_one_stream(clf: SpeechClassifier) -> None:
+    """30 minutes of the sample stream, looped, through one CommandStream in 100 ms chunks:
+    memory stays flat, the state stays bounded, and the last loop is heard like the first."""
+    from lstm_apps.runtime.speech_stream import CELL_LIMIT
+
+    audio = load_audio(STREAM_WAV)
+    loops = int(1800 / (len(audio) / 16000)) + 1
+    stream = clf.stream()
+
+    def rss_mb() -> float:
+        return (
+            int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGESIZE") / 1e6
+        )
+
+    heard: list[list[str]] = []
+    for k in range(loops):
+        if k == 2:
+            start_rss = rss_mb()
+        labels = []
+        for i in range(0, len(audio), 1600):
+            labels += [d.label for d in stream.accept(audio[i : i + 1600])]
+        heard.append(labels)
+    assert stream.seconds >= 1800
+    growth = rss_mb() - start_rss
+    assert growth < 5, f"RSS grew {growth:.1f} MB over {loops} loops"
+    state = stream._state
+    assert all(np.isfinite(a).all() for a in (state.h, state.c, state.context))
+    assert np.abs(state.c).max() <= CELL_LIMIT
+    first = ["yes", "stop", "go", "left", "no", "up"]
+    assert heard[0] == first
+    assert [w for w in heard[-1] if w in first] == [w for w in first if w in heard[-1]]
+    assert len(heard[-1]) >= 5  # at most the last word lost to where the loop is cut
