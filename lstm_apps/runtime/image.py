@@ -53,19 +53,32 @@ def _from_pil(im: Image.Image, label: str) -> npt.NDArray[np.uint8]:
         return _from_array(np.asarray(im, dtype=np.float32), label)
     if mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")
+    if mode == "La":  # premultiplied: PIL converts it only to LA (un-premultiplied, as RGBa)
+        im = im.convert("LA")
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         im = im.convert("RGBA")  # colour channels kept as they are; alpha dropped below
     rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
     return np.ascontiguousarray(rgb)
 
 
+def _pil_input(im: Image.Image, label: str) -> npt.NDArray[np.uint8]:
+    """A PIL image from the caller: it may be closed, or opened lazily on a bad file."""
+    try:
+        im.load()  # a no-op for loaded images; decodes a lazily opened one
+        return _from_pil(im, label)
+    except ImageInputError:
+        raise
+    except (OSError, ValueError, SyntaxError) as e:  # closed, truncated, corrupt, odd mode
+        raise ImageInputError(f"{label}: cannot use the PIL image ({e})") from e
+
+
 def _from_array(arr: npt.NDArray[Any], label: str) -> npt.NDArray[np.uint8]:
-    if arr.dtype == np.bool_ or not (
-        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-    ):
+    if arr.dtype.kind not in "uif":  # bool, complex, datetime, timedelta, object, str ...
         raise InputDTypeError(
             f"{label}: image array must be uint8, uint16 or float in [0, 1], got {arr.dtype}"
         )
+    if not arr.dtype.isnative:  # the same values in the other byte order: read them alike
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim == 2:
@@ -126,7 +139,7 @@ def load_image(source: ImageSource, *, name: str | None = None) -> npt.NDArray[n
     if isinstance(source, (str, os.PathLike)):
         return _from_file(Path(source), name or os.fspath(source))
     if isinstance(source, Image.Image):
-        return _from_pil(source, name or "PIL image")
+        return _pil_input(source, name or "PIL image")
     if isinstance(source, np.ndarray):
         return _from_array(source, name or "image array")
     raise InputDTypeError(

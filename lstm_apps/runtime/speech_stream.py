@@ -27,7 +27,6 @@ from lstm_apps.runtime.errors import AudioInputError, InputDTypeError, InputErro
 from lstm_apps.runtime.session import OnnxModel
 from lstm_apps.runtime.speech_bundle import StreamSpec
 
-
 # The stream clips the cell state to +-CELL_LIMIT after every chunk. A few cells of the
 # speech model integrate over the whole stream (|c| grows about 50 per second, 89,000 after
 # 30 minutes); they reach only h = o * tanh(c), and tanh(c) is exactly 1 in float32 beyond
