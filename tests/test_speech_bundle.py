@@ -21,7 +21,9 @@ SHIPPED = Path(__file__).resolve().parents[1] / "export" / "speech"
 
 
 def _shipped_meta() -> dict[str, Any]:
-    return json.loads((SHIPPED / "config.json").read_text())
+    config = json.loads((SHIPPED / "config.json").read_text())
+    config.pop("files", None)  # the digests of the other files: not graph metadata
+    return config
 
 
 def test_shipped_config_json_is_what_the_spec_writes() -> None:
@@ -111,7 +113,7 @@ def test_stream_graph_from_another_export_is_refused(tmp_path: Path) -> None:
     labels[-1], labels[-2] = labels[-2], labels[-1]  # same classes, other logit order
     _set_props(SHIPPED / "stream.onnx", bundle / "stream.onnx", {"labels": labels})
     with pytest.raises(ModelFileError, match="not from one export"):
-        SpeechClassifier.from_dir(bundle)
+        SpeechClassifier.from_dir(bundle, verify=False)
 
 
 def test_classifier_reads_settings_only_through_its_spec(tmp_path: Path) -> None:
@@ -121,7 +123,10 @@ def test_classifier_reads_settings_only_through_its_spec(tmp_path: Path) -> None
     meta["detector"]["threshold"] = 0.55
     for name in ("model.onnx", "stream.onnx"):
         _set_props(SHIPPED / name, bundle / name, {"detector": meta["detector"]})
-    clf = SpeechClassifier.from_dir(bundle)
+    with pytest.raises(ModelFileError, match=r"config\.json: 'detector' differs"):
+        SpeechClassifier.from_dir(bundle, verify=False)
+    (bundle / "config.json").write_text(json.dumps(meta))  # now all three agree
+    clf = SpeechClassifier.from_dir(bundle, verify=False)
     assert clf.bundle == SpeechBundle.from_metadata(meta, "x")
     assert clf.detector_config().threshold == 0.55
     assert clf.stream().detector.config.threshold == 0.55
@@ -140,3 +145,43 @@ def test_stream_model_logits_do_not_depend_on_the_chunking() -> None:
     # the last frame of the stream is the offline model's answer for the same clip
     offline = clf.model.run({"waveform": audio[None]})["logits"][0]
     np.testing.assert_allclose(whole[-1], offline, atol=1e-4)
+
+
+def _full_copy(tmp_path: Path) -> Path:
+    bundle = tmp_path / "speech"
+    shutil.copytree(SHIPPED, bundle)
+    return bundle
+
+
+def test_shipped_bundle_lists_and_passes_its_checksums() -> None:
+    from lstm_apps.runtime.manifest import file_digests, read_config, verify_files
+
+    config = read_config(SHIPPED)
+    assert verify_files(SHIPPED, config) == file_digests(SHIPPED)
+    assert {"model.onnx", "stream.onnx", "model.int8.onnx", "labels.json"} <= set(config["files"])
+
+
+def test_a_flipped_byte_in_a_weight_is_caught_at_load(tmp_path: Path) -> None:
+    bundle = _full_copy(tmp_path)
+    data = bytearray((bundle / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0x01  # deep inside the initializers: onnxruntime loads it fine
+    (bundle / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match=r"model\.onnx: its sha256 differs"):
+        SpeechClassifier.from_dir(bundle)
+    SpeechClassifier.from_dir(bundle, verify=False)  # what the check protects against
+
+
+def test_json_files_that_disagree_with_the_graphs_are_refused(tmp_path: Path) -> None:
+    bundle = _full_copy(tmp_path)
+    labels = json.loads((bundle / "labels.json").read_text())
+    (bundle / "labels.json").write_text(json.dumps(labels[::-1]))
+    with pytest.raises(ModelFileError, match=r"labels\.json: its sha256 differs"):
+        SpeechClassifier.from_dir(bundle)
+    with pytest.raises(ModelFileError, match=r"labels\.json differs from the graphs"):
+        SpeechClassifier.from_dir(bundle, verify=False)
+    (bundle / "config.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match=r"config\.json: not readable JSON"):
+        SpeechClassifier.from_dir(bundle, verify=False)
+    (bundle / "config.json").unlink()
+    with pytest.raises(ModelFileError, match=r"config\.json: missing"):
+        SpeechClassifier.from_dir(bundle)

@@ -38,6 +38,7 @@ from lstm_apps.onnx.speech_card import results_lines
 from lstm_apps.runtime.detect import DetectorConfig
 from lstm_apps.runtime.errors import ParityError
 from lstm_apps.runtime.files import atomic_dir
+from lstm_apps.runtime.manifest import write_config
 from lstm_apps.runtime.session import OnnxModel
 from lstm_apps.runtime.speech_bundle import SpeechBundle, StreamSpec
 from lstm_apps.runtime.speech_stream import StreamModel
@@ -247,10 +248,11 @@ def export_speech(
                 f"clips (need {min_int8_agreement:.0%})"
             )
         (tmp / "labels.json").write_text(json.dumps(list(net.config.labels), indent=2) + "\n")
-        (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
         save_checkpoint(tmp / "checkpoint", net, kind="speech")  # for explain / fine-tuning
+        write_config(tmp, meta)  # now for the size table; again at the end with every digest
         report = SpeechExportReport(offline_diff, stream_diff, agreement, len(x), bundle_sizes(tmp))
         check_budget(report.sizes, max_bytes, out_dir)
         card = model_card(net, report, metrics or {}, tmp, command, evaluations)
         (tmp / "MODEL_CARD.md").write_text(card)
+        write_config(tmp, meta)  # last: it holds the sha256 of every other file
     return report

@@ -34,6 +34,7 @@ import numpy.typing as npt
 from lstm_apps.runtime.audio import fit_length, load_audio
 from lstm_apps.runtime.detect import DetectorConfig, softmax
 from lstm_apps.runtime.errors import AudioInputError, InputDTypeError, ModelFileError
+from lstm_apps.runtime.manifest import check_agrees, check_json_file, read_config, verify_files
 from lstm_apps.runtime.session import OnnxModel, default_bundle
 from lstm_apps.runtime.speech_bundle import SpeechBundle
 from lstm_apps.runtime.speech_stream import CommandStream, StreamModel
@@ -102,15 +103,29 @@ class SpeechClassifier:
 
     @classmethod
     def from_dir(
-        cls, path: str | os.PathLike[str], *, int8: bool = False, **session: Any
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        int8: bool = False,
+        verify: bool = True,
+        **session: Any,
     ) -> SpeechClassifier:
-        """Load a bundle folder (model.onnx, stream.onnx, ...); int8 picks model.int8.onnx."""
+        """Load a bundle folder (model.onnx, stream.onnx, ...); int8 picks model.int8.onnx.
+
+        config.json, labels.json and the graphs' metadata must agree; verify also checks
+        every file against the sha256 config.json lists (a few ms per MB)."""  # fmt: skip
         path = Path(path)
         if not path.is_dir():
             raise ModelFileError(f"speech bundle folder not found: {path}")
+        config = read_config(path)
+        if verify:
+            verify_files(path, config)
         model = path / ("model.int8.onnx" if int8 else "model.onnx")
         stream = path / "stream.onnx"
-        return cls(model, stream if stream.is_file() else None, **session)
+        clf = cls(model, stream if stream.is_file() else None, **session)
+        check_agrees(path, config, clf.model.metadata)
+        check_json_file(path, "labels.json", list(clf.labels))
+        return clf
 
     @classmethod
     def default(cls, **kwargs: Any) -> SpeechClassifier:
