@@ -126,8 +126,10 @@ class OnnxModel:
             )
         except Exception as e:  # onnxruntime raises its own untyped errors
             raise ModelFileError(f"cannot load ONNX model {self.path}: {e}") from e
-        meta = self.session.get_modelmeta()
-        self.metadata = read_metadata(meta.custom_metadata_map)
+        try:
+            self.metadata = read_metadata(self.session.get_modelmeta().custom_metadata_map)
+        except UnicodeDecodeError as e:  # damaged bytes inside metadata_props
+            raise ModelFileError(f"{self.path}: its metadata is not valid UTF-8 ({e})") from e
         self.inputs = {
             i.name: TensorSpec(i.name, _ORT_DTYPES.get(i.type, np.float32), tuple(i.shape))
             for i in self.session.get_inputs()
