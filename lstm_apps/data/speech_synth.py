@@ -52,6 +52,7 @@ from lstm_apps.data.speech_commands import (
 )
 from lstm_apps.data.speech_transform import TransformConfig, transform
 from lstm_apps.data.words import SPEECH_COMMANDS_AUX, unknown_pool
+from lstm_apps.runtime.errors import ConfigError
 
 __all__ = [
     "AUX_WORDS",
@@ -136,10 +137,10 @@ def list_speakers(
     available = espeak.list_voices("en")
     for v in [*(voices or ()), *exclude_voices]:
         if v not in available:
-            raise ValueError(f"voice {v!r} is not an English eSpeak NG voice: {available}")
+            raise ConfigError(f"voice {v!r} is not an English eSpeak NG voice: {available}")
     chosen_voices = [v for v in (voices or available) if v not in exclude_voices]
     if not chosen_voices:
-        raise ValueError(f"voices={voices!r} minus exclude_voices={exclude_voices!r} is empty")
+        raise ConfigError(f"voices={voices!r} minus exclude_voices={exclude_voices!r} is empty")
     pool = sorted(
         (Speaker(speaker_id(v, var), v, var) for v in chosen_voices
          for var in espeak.list_variants()),
@@ -148,7 +149,7 @@ def list_speakers(
     if speakers is None or speakers >= len(pool):
         return pool
     if speakers < 1:
-        raise ValueError(f"speakers={speakers!r}; expected at least 1")
+        raise ConfigError(f"speakers={speakers!r}; expected at least 1")
     rng = np.random.default_rng([seed, 0x5BEA])
     shuffled = [pool[i] for i in rng.permutation(len(pool))]
     n_eval = max(1, round(0.1 * speakers)) if speakers >= 3 else 0
@@ -441,9 +442,9 @@ def generate_speech_commands(
     start = time.perf_counter()
     out_dir = Path(out_dir)
     if repeats < 1:
-        raise ValueError(f"repeats={repeats!r}; expected at least 1")
+        raise ConfigError(f"repeats={repeats!r}; expected at least 1")
     if not noise_seconds > 0:
-        raise ValueError(f"noise_seconds={noise_seconds!r}; expected a positive length")
+        raise ConfigError(f"noise_seconds={noise_seconds!r}; expected a positive length")
     if extra_per_speaker is None:
         extra_per_speaker = 10 if words is None else 0
     words = WORDS if words is None else tuple(words)
@@ -451,19 +452,19 @@ def generate_speech_commands(
     extra = tuple(w for w in extra if w not in words) if extra_per_speaker else ()
     for name, group in (("words", words), ("extra_words", extra)):
         if any(not w.strip() or "/" in w or w.startswith("_") for w in group):
-            raise ValueError(f"{name}={group!r}; expected non-empty plain words")
+            raise ConfigError(f"{name}={group!r}; expected non-empty plain words")
     if not words:
-        raise ValueError("words is empty; give at least one word")
+        raise ConfigError("words is empty; give at least one word")
     if extra_per_speaker < 0:
-        raise ValueError(f"extra_per_speaker={extra_per_speaker!r}; expected >= 0")
+        raise ConfigError(f"extra_per_speaker={extra_per_speaker!r}; expected >= 0")
     if split not in (None, "validation", "test"):
-        raise ValueError(f"split={split!r}; expected None, 'validation' or 'test'")
+        raise ConfigError(f"split={split!r}; expected None, 'validation' or 'test'")
     if not 0 <= zero_floor_prob <= 1:
-        raise ValueError(f"zero_floor_prob={zero_floor_prob!r}; expected a probability")
+        raise ConfigError(f"zero_floor_prob={zero_floor_prob!r}; expected a probability")
     transforms = TransformConfig() if transforms is None else transforms
     _check_out_dir(out_dir)
     if kokoro < 0:
-        raise ValueError(f"kokoro={kokoro!r}; expected a number of speakers >= 0")
+        raise ConfigError(f"kokoro={kokoro!r}; expected a number of speakers >= 0")
     chosen = list_speakers(speakers, seed=seed, voices=voices, exclude_voices=exclude_voices)
     chosen += kokoro_speakers(kokoro, seed=seed, exclude_voices=exclude_voices)
     n_per_speaker = len(words) * repeats + min(extra_per_speaker, len(extra))
