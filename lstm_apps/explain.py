@@ -265,3 +265,48 @@ def load_caption_model(model: str | os.PathLike[str] | None) -> tuple[CaptionMod
     if vocab is None:
         raise ModelFileError(f"{path} has no vocabulary (extra.vocab or ../vocab.json)")
     return ck.model, list(vocab)
+
+
+@dataclass(frozen=True)
+class Explained:
+    """What `explain_file` drew: the picture, a one-line summary, the gates per layer."""
+
+    png: Path
+    summary: str  # "heard 'yes' (97% at the last frame)" or the caption's words
+    layers: list[GateActivity]
+    note: str | None = None  # e.g. that only the first 30 s of a recording were drawn
+
+
+def explain_file(
+    what: str,
+    path: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | None = None,
+    png: str | os.PathLike[str] | None = None,
+) -> Explained:
+    """`lstm-apps explain speech|caption INPUT`: run the model (default: the shipped one) on
+    a WAV file or an image, and draw its gates to `png` (default out/explain/...)."""
+    out = Path(png or f"out/explain/{what}_{Path(path).stem}.png")
+    if what == "speech":
+        from lstm_apps.runtime.audio import load_audio
+
+        net = load_speech_model(model)
+        rate = net.config.frontend.sample_rate
+        audio = load_audio(path, target_rate=rate)
+        note = None
+        if len(audio) > MAX_EXPLAIN_SECONDS * rate:
+            note = f"{path}: drawing its first {MAX_EXPLAIN_SECONDS:.0f} s"
+            audio = audio[: int(MAX_EXPLAIN_SECONDS * rate)]
+        speech = explain_speech(net, audio)
+        k = int(speech.probs[-1].argmax())
+        said = f"{speech.labels[k]!r} ({speech.probs[-1, k]:.0%} at the last frame)"
+        plot_speech(speech, out, f"{Path(path).name}: heard {said}")
+        return Explained(out, f"heard {said}, {len(speech.logmel)} frames", speech.layers, note)
+    if what == "caption":
+        from lstm_apps.runtime.image import load_image
+
+        caption_model, vocab = load_caption_model(model)
+        caption = explain_caption(caption_model, vocab, load_image(path))
+        plot_caption(caption, out)
+        return Explained(out, " ".join(caption.words), caption.layers)
+    raise InputError(f"explain draws 'speech' or 'caption', got {what!r}")

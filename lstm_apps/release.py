@@ -6,9 +6,11 @@
                                            # (work in runs/release-quick)
     lstm-apps release --fresh              # forget earlier data and runs: start over
 
-Each bundle is a fixed list of ordinary `lstm-apps` commands (generate the data, train,
-export with its parity checks), run in this process, so MODEL_CARD.md can quote the
-exact command of every step. Rerun after an interruption: a data folder whose
+Each bundle is a fixed list of steps (generate the data, train, evaluate, export with its
+parity checks). A step is a library call with config objects, together with the
+`lstm-apps` command that does the same (tests/test_release.py checks that the CLI makes
+the same call from it); the call records that command, so MODEL_CARD.md quotes the exact
+command of every step. Rerun after an interruption: a data folder whose
 generator.json has the same settings is kept, a finished run (metrics.json written by
 the same command) is kept, an unfinished one resumes from its last epoch. "The same
 command" does not see code changes: after changing the generators or the training code,
@@ -21,29 +23,36 @@ import json
 import shlex
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-from lstm_apps.runtime.errors import LstmAppsError
+from lstm_apps.runtime.errors import ConfigError
 
-MAX_BUNDLE_BYTES = 20_000_000  # DESIGN: each shipped bundle under 20 MB (export --max-mb)
+MAX_BUNDLE_MB = 20.0  # DESIGN: each shipped bundle under 20 MB (export --max-mb)
 
 
 @dataclass(frozen=True)
 class Step:
     name: str
-    argv: list[str]  # arguments of `lstm-apps`
+    argv: list[str]  # the `lstm-apps` arguments that do the same: shown, quoted, compared
     done: Path  # this file exists when the step has finished ...
+    call: Callable[..., object]  # the library call; `run` passes it command=self.command
     same: str | None = None  # ... and, if set, holds this text (settings or command)
 
     @property
     def command(self) -> str:
-        return shlex.join(["lstm-apps", *self.argv])
+        return _join(self.argv)
 
     def finished(self) -> bool:
         if not self.done.is_file():
             return False
         return self.same is None or self.same in self.done.read_text(encoding="utf-8")
+
+    def run(self) -> None:
+        self.call(command=self.command)
 
 
 def _json_value(key: str, value: object) -> str:
@@ -51,61 +60,157 @@ def _json_value(key: str, value: object) -> str:
     return f'"{key}": {json.dumps(value)}'
 
 
+def _recorded(name: str, argv: list[str], done: Path, call: Callable[..., object]) -> Step:
+    """A step whose `done` file records the command that made it (metrics.json,
+    generator.json, detector.json, *_eval.json): finished only if that is this command."""
+    return Step(name, argv, done, call, _json_value("command", _join(argv)))
+
+
 def plan(kind: str, work: Path, out: Path, *, quick: bool = False, seed: int = 0) -> list[Step]:
-    """The commands that make the `kind` bundle ("speech" or "caption")."""
-    data, run, bundle = work / "data" / kind, work / "runs" / kind, out / kind
-    s = str
-    extra: list[Step] = []  # more data before training
-    evals: list[Step] = []  # evaluations after it, quoted by the model card
+    """The steps that make the `kind` bundle ("speech" or "caption")."""
     if kind == "speech":
-        gen = ["--repeats", "1", "--speakers", "24", "--noise-seconds", "5"] if quick else []
-        gen += ["--words", "yes,no,up", "--unknown-per-speaker", "2"] if quick else []
-        train = ["--epochs", "1", "--hidden", "32", "--layers", "1", "--threads", "1"]
-        train = train if quick else ["--epochs", "35"]
-        held = ["--voices", HELDOUT_VOICE, "--split", "test", "--seed", s(seed + 1), "--quiet"]
-        held += ["--repeats", "1", *(gen[2:] if quick else [])]
-        data_argv = ["data", "speech", s(data), "--seed", s(seed)]
-        kokoro = ["--kokoro", "1" if quick else str(KOKORO_SPEAKERS)]
-        data_argv += ["--exclude-voices", HELDOUT_VOICE, *kokoro, "--quiet", *gen]
-        heldout, flite = work / "data" / "speech-heldout", work / "data" / "flite"
-        flite_argv = ["data", "flite", s(flite), "--seed", s(seed), "--quiet"]
-        flite_argv += ["--voices", "slt,kal", "--words", "yes,no,up,cat"] if quick else []
-        extra = [
-            _data_step("data-heldout", ["data", "speech", s(heldout), *held], heldout),
-            _data_step("data-flite", flite_argv, flite),
-        ]
-        train += ["--val-data", s(flite)]
-        stream = ["--recordings", "2", "--seconds", "20", "--noise-minutes", "1"] if quick else []
-        tune = ["eval", "detector", s(run), "--data", s(flite), "--split", "validation"]
-        tune += ["--recordings", "1", "--noise-minutes", "0.5"] if quick else []
-        evals = [
-            Step("tune-detector", tune, run / "detector.json", _json_value("command", _join(tune))),
-            _eval_step("eval-heldout", ["eval", "speech", s(run), "--data", s(heldout),
-                                        "--split", "test"], run / "eval" / "heldout"),
-            _eval_step("eval-flite", ["eval", "speech", s(run), "--data", s(flite),
-                                      "--split", "validation"], run / "eval" / "flite"),
-            _eval_step("eval-stream", ["eval", "stream", s(run), "--data", s(heldout),
-                                       "--split", "test", *stream], run / "eval" / "stream"),
-        ]  # fmt: skip
-    elif kind == "caption":
-        gen = ["--count", "60"] if quick else ["--count", "20000"]
-        train = ["--epochs", "1", "--image-size", "64", "--hidden", "32", "--threads", "1"]
-        train = train if quick else ["--epochs", "15"]
-        data_argv = ["data", "shapes", s(data), "--seed", s(seed), "--quiet", *gen]
-    else:
-        raise ValueError(f"unknown bundle {kind!r}; choose speech or caption")
-    train_argv = ["train", kind, "--data", s(data), "--out", s(run), "--seed", s(seed), *train]
-    export_argv = ["export", kind, s(run), s(bundle), "--max-mb", f"{MAX_BUNDLE_BYTES / 1e6:g}"]
-    if quick:  # a one-epoch model is near chance: parity of tokens is checked, not skill
-        export_argv += ["--parity-images", "8"] if kind == "caption" else []
-        export_argv += ["--min-int8-agreement", "0.5"] if kind == "speech" else []
+        return _speech_plan(work, out, quick=quick, seed=seed)
+    if kind == "caption":
+        return _caption_plan(work, out, quick=quick, seed=seed)
+    raise ConfigError(f"unknown bundle {kind!r}; choose speech or caption")
+
+
+def _speech_plan(work: Path, out: Path, *, quick: bool, seed: int) -> list[Step]:
+    from lstm_apps.data.flite import FLITE_VOICES, generate_flite
+    from lstm_apps.data.speech_synth import generate_speech_commands
+    from lstm_apps.eval.speech import evaluate_speech
+    from lstm_apps.eval.stream import evaluate_stream
+    from lstm_apps.eval.tune import tune_detector
+    from lstm_apps.nn.speech import SpeechConfig
+    from lstm_apps.onnx.runs import export_speech_run
+    from lstm_apps.train.speech import SpeechTrainConfig, train_speech
+
+    data, run, bundle = work / "data" / "speech", work / "runs" / "speech", out / "speech"
+    heldout, flite = work / "data" / "speech-heldout", work / "data" / "flite"
+    s = str
+    # the quick set: 24 speakers, one utterance of three words, short noise
+    small: dict[str, Any] = {}
+    if quick:
+        small = dict(repeats=1, speakers=24, noise_seconds=5.0, words=["yes", "no", "up"],
+                     extra_per_speaker=2)  # fmt: skip
+    small_argv = ["--speakers", "24", "--noise-seconds", "5", "--words", "yes,no,up",
+                  "--unknown-per-speaker", "2"] if quick else []  # fmt: skip
+    kokoro = 1 if quick else KOKORO_SPEAKERS
+    data_argv = ["data", "speech", s(data), "--seed", s(seed), "--exclude-voices", HELDOUT_VOICE,
+                 "--kokoro", s(kokoro), "--quiet", *(["--repeats", "1"] if quick else []),
+                 *small_argv]  # fmt: skip
+    make_data = partial(
+        generate_speech_commands, s(data), seed=seed, exclude_voices=[HELDOUT_VOICE],
+        kokoro=kokoro, progress=False, **small,
+    )  # fmt: skip
+    held_argv = ["data", "speech", s(heldout), "--voices", HELDOUT_VOICE, "--split", "test",
+                 "--seed", s(seed + 1), "--quiet", "--repeats", "1", *small_argv]  # fmt: skip
+    make_held = partial(
+        generate_speech_commands, s(heldout), voices=[HELDOUT_VOICE], split="test",
+        seed=seed + 1, progress=False, **{"repeats": 1, **small},
+    )  # fmt: skip
+    flite_words, flite_voices = (
+        (["yes", "no", "up", "cat"], ["slt", "kal"]) if quick else (None, FLITE_VOICES)
+    )
+    flite_argv = ["data", "flite", s(flite), "--seed", s(seed), "--quiet"]
+    flite_argv += ["--voices", "slt,kal", "--words", "yes,no,up,cat"] if quick else []
+    make_flite = partial(
+        generate_flite, s(flite), seed=seed, progress=False,
+        words=tuple(flite_words) if flite_words else None, voices=tuple(flite_voices),
+    )  # fmt: skip
+
+    model = SpeechConfig(hidden_size=32, num_layers=1) if quick else SpeechConfig()
+    cfg = SpeechTrainConfig(epochs=1 if quick else 35, seed=seed, threads=1 if quick else 2,
+                            model=model)  # fmt: skip
+    train = ["--epochs", "1", "--hidden", "32", "--layers", "1", "--threads", "1"]
+    train_argv = ["train", "speech", "--data", s(data), "--out", s(run), "--seed", s(seed),
+                  *(train if quick else ["--epochs", "35"]), "--val-data", s(flite)]  # fmt: skip
+    fit = partial(train_speech, s(data), s(run), cfg, resume=True, val_data=s(flite))
+
+    tune = ["eval", "detector", s(run), "--data", s(flite), "--split", "validation"]
+    tune += ["--recordings", "1", "--noise-minutes", "0.5"] if quick else []
+    tuned = partial(
+        tune_detector, s(run), s(flite), split="validation", seed=0, threads=2,
+        n_recordings=1 if quick else 8, noise_minutes=0.5 if quick else 20.0,
+    )  # fmt: skip
+    stream_argv = ["--recordings", "2", "--seconds", "20", "--noise-minutes", "1"] if quick else []
+    stream: dict[str, Any] = dict(n_recordings=10, seconds=60.0, noise_minutes=30.0)
+    if quick:
+        stream = dict(n_recordings=2, seconds=20.0, noise_minutes=1.0)
+    evals = []
+    for name, folder, split, what in (("eval-heldout", heldout, "test", "speech"),
+                                      ("eval-flite", flite, "validation", "speech"),
+                                      ("eval-stream", heldout, "test", "stream")):  # fmt: skip
+        report = run / "eval" / name.removeprefix("eval-")
+        argv = ["eval", what, s(run), "--data", s(folder), "--split", split]
+        argv += [*(stream_argv if what == "stream" else []), "--out", s(report)]
+        common: dict[str, Any] = dict(split=split, out_dir=s(report), seed=0, threads=1)
+        call: Callable[..., object]
+        if what == "stream":
+            call = partial(evaluate_stream, s(run), s(folder), chunk_ms=100.0, **stream, **common)
+        else:
+            call = partial(evaluate_speech, s(run), s(folder), **common)
+        evals.append(_recorded(name, argv, report / f"{what}_eval.json", call))
+
+    # a one-epoch model is near chance: int8 must agree with fp32 less often
+    export = _export_step(
+        "speech", run, bundle, export_speech_run, ["--min-int8-agreement", "0.5"] if quick else [],
+        min_int8_agreement=0.5 if quick else 0.99,
+    )  # fmt: skip
     return [
-        _data_step("data", data_argv, data),
-        *extra,
-        Step("train", train_argv, run / "metrics.json", _json_value("command", _join(train_argv))),
+        _recorded("data", data_argv, data / "generator.json", make_data),
+        _recorded("data-heldout", held_argv, heldout / "generator.json", make_held),
+        _recorded("data-flite", flite_argv, flite / "generator.json", make_flite),
+        _recorded("train", train_argv, run / "metrics.json", fit),
+        _recorded("tune-detector", tune, run / "detector.json", tuned),
         *evals,
-        Step("export", export_argv, bundle / "MODEL_CARD.md", _join(export_argv)),
+        export,
     ]
+
+
+def _caption_plan(work: Path, out: Path, *, quick: bool, seed: int) -> list[Step]:
+    from lstm_apps.data.shapes import generate_shapes
+    from lstm_apps.nn.caption import CaptionConfig
+    from lstm_apps.onnx.runs import export_caption_run
+    from lstm_apps.train.caption import CaptionTrainConfig, train_caption
+
+    data, run, bundle = work / "data" / "caption", work / "runs" / "caption", out / "caption"
+    s = str
+    count = 60 if quick else 20000
+    data_argv = ["data", "shapes", s(data), "--seed", s(seed), "--quiet", "--count", s(count)]
+    make_data = partial(generate_shapes, s(data), count=count, seed=seed, progress=False)
+    model = CaptionConfig(
+        vocab_size=4, backbone="mobilenet_v3_small", image_size=64 if quick else 128,
+        hidden_size=32 if quick else 256,
+    )  # fmt: skip
+    cfg = CaptionTrainConfig(epochs=1 if quick else 15, seed=seed, threads=1 if quick else 2,
+                             model=model)  # fmt: skip
+    train = ["--epochs", "1", "--image-size", "64", "--hidden", "32", "--threads", "1"]
+    train_argv = ["train", "caption", "--data", s(data), "--out", s(run), "--seed", s(seed),
+                  *(train if quick else ["--epochs", "15"])]  # fmt: skip
+    fit = partial(train_caption, s(data), s(run), cfg, resume=True)
+    # a one-epoch model is near chance: parity of tokens is checked, not skill
+    export = _export_step(
+        "caption", run, bundle, export_caption_run, ["--parity-images", "8"] if quick else [],
+        parity_images=8 if quick else 100,
+    )  # fmt: skip
+    return [
+        _recorded("data", data_argv, data / "generator.json", make_data),
+        _recorded("train", train_argv, run / "metrics.json", fit),
+        export,
+    ]
+
+
+def _export_step(
+    kind: str, run: Path, bundle: Path, export: Callable[..., object], argv: list[str],
+    **settings: object,
+) -> Step:  # fmt: skip
+    """`lstm-apps export KIND RUN BUNDLE --max-mb 20 ARGV`: always redone (cheap, and the
+    card must quote this release's steps); `settings` are what ARGV asks the call for."""
+    argv = ["export", kind, str(run), str(bundle), "--max-mb", f"{MAX_BUNDLE_MB:g}", *argv]
+    call = partial(export, str(run), str(bundle), checkpoint="best", data=None,
+                   max_mb=MAX_BUNDLE_MB, **settings)  # fmt: skip
+    return Step("export", argv, bundle / "MODEL_CARD.md", call, _join(argv))
 
 
 KOKORO_SPEAKERS = 40
@@ -113,16 +218,6 @@ KOKORO_SPEAKERS = 40
 HELDOUT_VOICE = "en-gb-scotland"
 """The eSpeak voice (all its variants) kept out of the speech training data: the held-out
 family the card reports beside flite and the own test split."""
-
-
-def _data_step(name: str, argv: list[str], folder: Path) -> Step:
-    return Step(name, argv, folder / "generator.json", _json_value("command", _join(argv)))
-
-
-def _eval_step(name: str, argv: list[str], folder: Path) -> Step:
-    argv = [*argv, "--out", str(folder)]
-    report = "stream_eval.json" if argv[1] == "stream" else "speech_eval.json"
-    return Step(name, argv, folder / report, _json_value("command", _join(argv)))
 
 
 def _join(argv: list[str]) -> str:
@@ -141,8 +236,6 @@ def release(
     """Run every step not yet done; returns {kind: {step: seconds}}. Raises on failure.
     work: data and runs (default runs/release, runs/release-quick for quick);
     fresh: delete this release's data and run folders first."""
-    from lstm_apps.cli import main
-
     work = (
         Path(work) if work is not None else Path("runs/release-quick" if quick else "runs/release")
     )
@@ -171,10 +264,8 @@ def release(
                 shutil.rmtree(step.done.parent)
             redo = True
             start = time.perf_counter()
-            code = main(step.argv)
+            step.run()  # raises on failure: the header above names the step
             spent[kind][step.name] = time.perf_counter() - start
-            if code != 0:
-                raise LstmAppsError(f"release {kind}: `{step.command}` failed (exit {code})")
         size = sum(p.stat().st_size for p in (out / kind).rglob("*") if p.is_file())
         print(f"  {out / kind}: {size / 1e6:.1f} MB, card: {out / kind / 'MODEL_CARD.md'}")
     print("\nrelease done: " + ", ".join(

@@ -1,7 +1,8 @@
 """The benchmark in quick mode on tiny models: it runs end to end and its report is whole.
 
-No timing thresholds here (timing belongs to BENCHMARKS.md): only structure, and that every
-number and ratio is finite and positive.
+No timing thresholds here (timing belongs to BENCHMARKS.md): structure, and that every
+derived number (ratio, target, real-time factor, the files) is the one its measured medians
+give.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from lstm_apps.bench import BenchOptions, add_bench_parser, options_from_args, run_bench
-from lstm_apps.bench.report import TARGETS, markdown
+from lstm_apps.bench.report import PAIR_NAMES, TARGETS, markdown
 from lstm_apps.bench.sources import full_length_greedy
 from lstm_apps.nn.caption import CaptionConfig
 from lstm_apps.nn.frontend import FrontendConfig
@@ -65,15 +66,52 @@ def test_every_case_and_backend_is_measured(report: tuple[dict[str, Any], Path])
             assert r["macs"] > 0
 
 
-def test_ratios_and_targets_are_finite_and_positive(report: tuple[dict[str, Any], Path]) -> None:
+def test_each_ratio_is_the_quotient_of_its_two_reported_medians(
+    report: tuple[dict[str, Any], Path],
+) -> None:
     rep, _ = report
-    pairs = {(r["model"], r["case"], r["batch"], r["pair"]) for r in rep["ratios"]}
-    assert ("speech", "clip", 1, "torch/ort_int8") in pairs
-    assert ("caption", "greedy", 2, "torch/ort_loop") in pairs
-    assert ("caption", "step", 1, "ort_fp32/floor") in pairs
-    assert all(_positive(r["ratio"]) for r in rep["ratios"])
+    median = {(r["model"], r["case"], r["batch"], r["threads"], r["backend"]): r["median_ms"]
+              for r in rep["results"]}  # fmt: skip
+    seen = set()
+    for r in rep["ratios"]:
+        key = (r["model"], r["case"], r["batch"], r["threads"])
+        top, bottom = r["pair"].split("/")
+        assert r["ratio"] == pytest.approx(median[(*key, top)] / median[(*key, bottom)], rel=1e-9)
+        seen.add((*key, r["pair"]))
+    # every measured case has its speed-ups: torch against each onnxruntime backend beside it
+    for model, case, batch, threads, backend in median:
+        if backend.startswith("ort_") and (model, case, batch, threads, "torch") in median:
+            assert (model, case, batch, threads, f"torch/{backend}") in seen
+    for threads in (1, 2):
+        assert ("speech", "clip", 1, threads, "torch/ort_int8") in seen
+        assert ("caption", "greedy", 2, threads, "torch/ort_loop") in seen
+        assert ("caption", "step", 1, threads, "ort_fp32/floor") in seen
+    # 2 batches x 2 threads: speech clip 2 pairs (+ 3 floor pairs at batch 1), stream 2;
+    # caption encoder, step, beam3 2 each, greedy 3, step floor 3
+    n_speech = 2 * 2 * 2 + 2 * 3 + 2 * 2
+    assert len(rep["ratios"]) == len(seen) == n_speech + 2 * 2 * (2 + 2 + 2 + 3 + 3)
+
+
+def test_targets_quote_the_one_thread_batch_one_numbers(
+    report: tuple[dict[str, Any], Path],
+) -> None:
+    rep, _ = report
     assert [t["target"] for t in rep["targets"]] == [t.name for t in TARGETS]
-    assert all(_positive(t["value"]) and isinstance(t["met"], bool) for t in rep["targets"])
+    for target, got in zip(TARGETS, rep["targets"], strict=True):
+        key = (target.model, target.case, 1, 1)
+        if target.pair == "real_time_factor":
+            (row,) = [r for r in rep["results"] if (r["model"], r["case"], r["batch"],
+                      r["threads"], r["backend"]) == (*key, "ort_fp32")]  # fmt: skip
+            assert got["value"] == row["real_time_factor"]
+            assert row["real_time_factor"] == pytest.approx(
+                row["audio_seconds"] / (row["median_ms"] / 1e3), rel=1e-9
+            )
+        else:
+            (ratio,) = [r["ratio"] for r in rep["ratios"] if (r["model"], r["case"], r["batch"],
+                        r["threads"], r["pair"]) == (*key, target.pair)]  # fmt: skip
+            assert got["value"] == ratio
+        assert got["met"] == (got["value"] >= target.goal if target.at_least
+                              else got["value"] <= target.goal)  # fmt: skip
 
 
 def test_memory_children_never_import_torch(report: tuple[dict[str, Any], Path]) -> None:
@@ -94,6 +132,9 @@ def test_outputs_are_written(report: tuple[dict[str, Any], Path]) -> None:
     for text in ("pytest", rep["machine"]["cpu"], *sections, *[t.name for t in TARGETS]):
         assert text in md, text
     assert rep["weights"]["speech"].startswith("fresh export")
+    for r in rep["ratios"]:  # the tables print the returned ratios, not others
+        if r["case"] != "stream" and r["pair"] in PAIR_NAMES:
+            assert f"{r['ratio']:.2f}x" in md, r
     assert "notes" not in markdown(rep, None).split("## Targets")[1]
     assert markdown(rep, "## What was tried\n\nthings").endswith("things\n")
 
@@ -113,6 +154,9 @@ def test_cli_options(tmp_path: Path) -> None:
     assert full.threads == (2,) and full.only == "speech" and full.settings.repeats == 5
     assert full.json_path == Path("benchmarks/results.json")
     assert full.markdown_path == Path("BENCHMARKS.md")
+    given = options_from_args(p.parse_args(["bench"]), command="lstm-apps bench")
+    assert given.command == "lstm-apps bench"
+    assert options_from_args(p.parse_args(["bench"])).command.endswith("from Python")
 
 
 def test_full_length_greedy_needs_the_end_constant(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""`lstm-apps demo` in the source checkout: every part runs and the stream is accounted for."""
+"""`lstm-apps demo` in the source checkout: every part runs and gets the shipped results."""
 
 from __future__ import annotations
 
@@ -15,18 +15,28 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-def test_demo_accounts_for_every_command_in_the_stream(
+def test_demo_hears_and_sees_what_the_shipped_bundles_do(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The shipped bundles on the shipped samples: 6/6 captions, 5/6 clips and 6/6 stream
+    commands when this was written; the floors leave one miss of margin, no more."""
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "could not run" not in out, out
+    captions = out[out.index("== image captions") : out.index("== speech commands")]
+    assert re.search(r"ok +scene1\.png +a small green star below a large orange star\n", captions)
+    right, images = map(int, re.search(r"(\d+)/(\d+) right, beam", captions).groups())
+    assert images == 6 and right >= 5, captions
+    clips = out[out.index("== speech commands") : out.index("streaming stream.wav")]
+    right, n = map(int, re.search(r"(\d+)/(\d+) right", clips).groups())
+    assert n == 6 and right >= 4 and clips.count("  ok ") == right, clips
     stream = out[out.index("streaming stream.wav") :]
     truth = json.loads((ROOT / "samples" / "speech" / "stream.json").read_text())
     labels = SpeechClassifier.default().labels
     commands = [t for t in truth if t["word"] in labels]
     detected, total = map(int, re.search(r"(\d+) of (\d+) commands detected", stream).groups())
-    assert total == len(commands)
+    assert total == len(commands) == 6
+    assert detected >= 5, stream
     assert detected + stream.count("MISS") == total  # each command either heard or named
     assert len(list((tmp_path / "attention").glob("*.png"))) == 6
     assert (tmp_path / "core").is_dir()

@@ -78,6 +78,8 @@ def test_tiny_training_really_learns(run: Path) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     # 12 classes (chance ~ 1/12; the words here are 3 of them plus unknown and silence)
     assert metrics["test_accuracy"] > 0.6, metrics["history"]
+    # called from Python: no command line to quote, and metrics.json says so
+    assert metrics["command"] == "lstm_apps.train.speech.train_speech() from Python"
     assert metrics["history"][-1]["train_loss"] < metrics["history"][0]["train_loss"]
     assert (run / "confusion_test.png").stat().st_size > 1000
     assert {p.name for p in (run / "best").iterdir()} == {"config.json", "model.safetensors"}

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +60,8 @@ class BenchOptions:
 
 
 def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the `bench` subcommand to an argparse subparsers object; it runs `run_bench`."""
+    """Add the `bench` subcommand to an argparse subparsers object; `bench_command` runs
+    what it parses."""
     s: argparse.ArgumentParser = subparsers.add_parser(
         "bench", help="onnxruntime vs PyTorch vs the arithmetic floor -> BENCHMARKS.md",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -101,26 +101,27 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="measure nothing: rewrite the markdown from DIR/results.json (after editing "
         "benchmarks/notes.md)",
     )
-    s.set_defaults(func=bench_command)  # fmt: skip
     return s
 
 
 def options_from_args(
-    args: argparse.Namespace, argv: list[str] | None = None, prog: str = "lstm-apps"
+    args: argparse.Namespace,
+    argv: list[str] | None = None,
+    prog: str = "lstm-apps",
+    *,
+    command: str | None = None,
 ) -> BenchOptions:
-    """BenchOptions from parsed `bench` arguments; `prog` and `argv` make the command
-    the report quotes."""
+    """BenchOptions from parsed `bench` arguments. The command the report quotes is
+    `command` if given, else `prog` followed by `argv` (the arguments after the program
+    name), else, with neither, a note that the call came from Python."""
     quick = bool(args.quick)
     out = Path(args.out) if args.out else Path("out/bench-quick" if quick else "benchmarks")
     md = Path(args.markdown) if args.markdown else (out / "BENCHMARKS.md" if quick
                                                      else Path("BENCHMARKS.md"))  # fmt: skip
     opt = lambda v: Path(v) if v else None
-    if argv is None and prog == "lstm-apps":
-        from lstm_apps.cli import command_line  # the `lstm-apps ...` being run
-
-        cmd = command_line()
-    else:
-        cmd = " ".join([prog, shlex.join(argv if argv is not None else sys.argv[1:])]).strip()
+    if command is None:
+        called = "lstm_apps.bench.options_from_args() from Python"
+        command = " ".join([prog, shlex.join(argv)]).strip() if argv is not None else called
     return BenchOptions(
         quick=quick,
         threads=tuple(args.threads) if args.threads else ((1,) if quick else (1, 2)),
@@ -128,14 +129,19 @@ def options_from_args(
         markdown_path=md, speech_bundle=opt(args.speech_bundle),
         caption_bundle=opt(args.caption_bundle), speech_checkpoint=opt(args.speech_checkpoint),
         caption_checkpoint=opt(args.caption_checkpoint), memory=not args.no_memory,
-        stream_seconds=2.0 if quick else 10.0, command=cmd,
+        stream_seconds=2.0 if quick else 10.0, command=command,
     )  # fmt: skip
 
 
-def bench_command(args: argparse.Namespace, argv: list[str] | None = None,
-                  prog: str = "lstm-apps") -> int:  # fmt: skip
-    """The `bench` subcommand's entry point (argparse `func`)."""
-    options = options_from_args(args, argv, prog)
+def bench_command(
+    args: argparse.Namespace,
+    argv: list[str] | None = None,
+    prog: str = "lstm-apps",
+    *,
+    command: str | None = None,
+) -> int:
+    """Run what parsed `bench` arguments ask for (see options_from_args for the command)."""
+    options = options_from_args(args, argv, prog, command=command)
     if args.render:
         import json
 

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from lstm_apps.runtime.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class BenchSettings:
@@ -32,7 +34,7 @@ class BenchSettings:
 
     def __post_init__(self) -> None:
         if self.repeats < 1 or self.warmup < 0 or self.max_inner < 1:
-            raise ValueError(f"need repeats >= 1, warmup >= 0, max_inner >= 1; got {self}")
+            raise ConfigError(f"need repeats >= 1, warmup >= 0, max_inner >= 1; got {self}")
 
 
 QUICK = BenchSettings(repeats=1, warmup=1, block_seconds=0.0, max_inner=1)

@@ -48,7 +48,7 @@ from lstm_apps.data.speech_commands import (
     read_wav,
 )
 from lstm_apps.data.speech_synth import ALL_WORDS, check_out_dir, publish
-from lstm_apps.runtime.errors import DependencyError
+from lstm_apps.runtime.errors import ConfigError, DependencyError
 
 __all__ = ["FLITE_VOICES", "FliteReport", "generate_flite"]
 
@@ -125,6 +125,11 @@ def generate_flite(
     start = time.perf_counter()
     out_dir = Path(out_dir)
     words = ALL_WORDS if words is None else tuple(words)
+    voices = tuple(voices)
+    if unknown := sorted(set(voices) - set(FLITE_VOICES)):
+        raise ConfigError(f"voices: {unknown} not among flite's {list(FLITE_VOICES)}")
+    if len(set(words)) != len(words) or any(not w or "/" in w or w.startswith("_") for w in words):
+        raise ConfigError(f"words {list(words)!r}: give distinct, non-empty plain words")
     check_out_dir(out_dir)
     exe = _flite()
     out_dir.parent.mkdir(parents=True, exist_ok=True)

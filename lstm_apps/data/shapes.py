@@ -59,7 +59,7 @@ from lstm_apps.data.shapes_text import (
     parse_caption,
     references,
 )
-from lstm_apps.runtime.errors import LstmAppsError
+from lstm_apps.runtime.errors import ConfigError, LstmAppsError
 
 __all__ = [
     "COLOR_NAMES",
@@ -135,7 +135,7 @@ def _filename(index: int, fmt: str) -> str:
 
 def _split_names(count: int, splits: Sequence[float]) -> list[str]:
     if len(splits) != 3 or any(f < 0 for f in splits) or not math.isclose(sum(splits), 1.0):
-        raise ValueError(f"splits must be 3 non-negative fractions summing to 1, got {splits}")
+        raise ConfigError(f"splits must be 3 non-negative fractions summing to 1, got {splits}")
     n_train = round(count * splits[0])
     n_val = min(round(count * splits[1]), count - n_train)
     return ["train"] * n_train + ["val"] * n_val + ["test"] * (count - n_train - n_val)
@@ -168,10 +168,10 @@ def generate_shapes(
     asked for this, recorded in generator.json.
     """
     if count < 1:
-        raise ValueError(f"count must be >= 1, got {count}")
+        raise ConfigError(f"count must be >= 1, got {count}")
     fmt = {"png": "png", "jpg": "jpg", "jpeg": "jpg"}.get(image_format.lower())
     if fmt is None:
-        raise ValueError(f"image_format must be 'png' or 'jpg', got {image_format!r}")
+        raise ConfigError(f"image_format must be 'png' or 'jpg', got {image_format!r}")
     split_of = _split_names(count, splits)
     out = Path(out_dir)
     _check_out_dir(out)

@@ -16,6 +16,7 @@ import numpy as np
 
 from lstm_apps.data import espeak
 from lstm_apps.data.speech_commands import which_set
+from lstm_apps.runtime.errors import ConfigError
 
 __all__ = ["KOKORO_ACCENTS", "Speaker", "kokoro_speakers", "list_speakers", "speaker_id"]
 
@@ -68,10 +69,10 @@ def list_speakers(
     available = espeak.list_voices("en")
     for v in [*(voices or ()), *exclude_voices]:
         if v not in available:
-            raise ValueError(f"voice {v!r} is not an English eSpeak NG voice: {available}")
+            raise ConfigError(f"voice {v!r} is not an English eSpeak NG voice: {available}")
     chosen_voices = [v for v in (voices or available) if v not in exclude_voices]
     if not chosen_voices:
-        raise ValueError(f"voices={voices!r} minus exclude_voices={exclude_voices!r} is empty")
+        raise ConfigError(f"voices={voices!r} minus exclude_voices={exclude_voices!r} is empty")
     pool = sorted(
         (Speaker(speaker_id(v, var), v, var) for v in chosen_voices
          for var in espeak.list_variants()),
@@ -80,7 +81,7 @@ def list_speakers(
     if speakers is None or speakers >= len(pool):
         return pool
     if speakers < 1:
-        raise ValueError(f"speakers={speakers!r}; expected at least 1")
+        raise ConfigError(f"speakers={speakers!r}; expected at least 1")
     rng = np.random.default_rng([seed, 0x5BEA])
     shuffled = [pool[i] for i in rng.permutation(len(pool))]
     n_eval = max(1, round(0.1 * speakers)) if speakers >= 3 else 0

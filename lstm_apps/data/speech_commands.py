@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from lstm_apps.runtime.errors import DataFormatError
+from lstm_apps.runtime.errors import ConfigError, DataFormatError
 
 __all__ = [
     "BACKGROUND_NOISE_DIR",
@@ -212,15 +212,15 @@ def load_speech_commands(
             the path.
     """
     if split not in _SPLITS:
-        raise ValueError(f"split={split!r}; expected one of {_SPLITS}")
+        raise ConfigError(f"split={split!r}; expected one of {_SPLITS}")
     for name, value in (
         ("silence_fraction", silence_fraction),
         ("unknown_fraction", unknown_fraction),
     ):
         if not 0.0 <= value < 1.0:
-            raise ValueError(f"{name}={value!r}; expected a fraction in [0, 1)")
+            raise ConfigError(f"{name}={value!r}; expected a fraction in [0, 1)")
     if silence_fraction + unknown_fraction >= 1.0:
-        raise ValueError(
+        raise ConfigError(
             f"silence_fraction + unknown_fraction = {silence_fraction + unknown_fraction!r}; "
             "must be below 1"
         )

@@ -61,6 +61,7 @@ from lstm_apps.data.speech_commands import (
 )
 from lstm_apps.data.speech_transform import TransformConfig
 from lstm_apps.data.words import SPEECH_COMMANDS_AUX, unknown_pool
+from lstm_apps.runtime.errors import ConfigError
 
 __all__ = [
     "AUX_WORDS",
@@ -194,15 +195,15 @@ def generate_speech_commands(
 
     Raises:
         FileExistsError: `out_dir` exists and is not an empty folder.
-        ValueError: a non-positive `speakers`, `repeats` or `noise_seconds`.
+        ConfigError: a non-positive `speakers`, `repeats` or `noise_seconds`.
         DependencyError: the espeakng-loader wheel is missing (``pip install .[train]``).
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
     if repeats < 1:
-        raise ValueError(f"repeats={repeats!r}; expected at least 1")
+        raise ConfigError(f"repeats={repeats!r}; expected at least 1")
     if not noise_seconds > 0:
-        raise ValueError(f"noise_seconds={noise_seconds!r}; expected a positive length")
+        raise ConfigError(f"noise_seconds={noise_seconds!r}; expected a positive length")
     if extra_per_speaker is None:
         extra_per_speaker = 10 if words is None else 0
     words = WORDS if words is None else tuple(words)
@@ -210,19 +211,19 @@ def generate_speech_commands(
     extra = tuple(w for w in extra if w not in words) if extra_per_speaker else ()
     for name, group in (("words", words), ("extra_words", extra)):
         if any(not w.strip() or "/" in w or w.startswith("_") for w in group):
-            raise ValueError(f"{name}={group!r}; expected non-empty plain words")
+            raise ConfigError(f"{name}={group!r}; expected non-empty plain words")
     if not words:
-        raise ValueError("words is empty; give at least one word")
+        raise ConfigError("words is empty; give at least one word")
     if extra_per_speaker < 0:
-        raise ValueError(f"extra_per_speaker={extra_per_speaker!r}; expected >= 0")
+        raise ConfigError(f"extra_per_speaker={extra_per_speaker!r}; expected >= 0")
     if split not in (None, "validation", "test"):
-        raise ValueError(f"split={split!r}; expected None, 'validation' or 'test'")
+        raise ConfigError(f"split={split!r}; expected None, 'validation' or 'test'")
     if not 0 <= zero_floor_prob <= 1:
-        raise ValueError(f"zero_floor_prob={zero_floor_prob!r}; expected a probability")
+        raise ConfigError(f"zero_floor_prob={zero_floor_prob!r}; expected a probability")
     transforms = TransformConfig() if transforms is None else transforms
     check_out_dir(out_dir)
     if kokoro < 0:
-        raise ValueError(f"kokoro={kokoro!r}; expected a number of speakers >= 0")
+        raise ConfigError(f"kokoro={kokoro!r}; expected a number of speakers >= 0")
     chosen = list_speakers(speakers, seed=seed, voices=voices, exclude_voices=exclude_voices)
     chosen += kokoro_speakers(kokoro, seed=seed, exclude_voices=exclude_voices)
     n_per_speaker = len(words) * repeats + min(extra_per_speaker, len(extra))

@@ -38,6 +38,7 @@ from lstm_apps.nn.caption_encoder import (
     feature_side,
 )
 from lstm_apps.nn.decoder import DecoderConfig, LSTMDecoder
+from lstm_apps.runtime.errors import ConfigError
 from lstm_apps.runtime.search import Hypothesis, SearchOptions, StepFn, StepState, search
 
 PAD_ID, START_ID, END_ID, UNK_ID = 0, 1, 2, 3  # as in lstm_apps.data.captions.Vocab
@@ -74,35 +75,37 @@ class CaptionConfig:
             object.__setattr__(self, "cut", DEFAULT_CUTS[self.backbone])
         cuts = backbone_cuts(self.backbone)
         if self.cut not in cuts:
-            raise ValueError(f"unknown cut {self.cut!r} for {self.backbone}; choices: {list(cuts)}")
+            raise ConfigError(
+                f"unknown cut {self.cut!r} for {self.backbone}; choices: {list(cuts)}"
+            )
         if self.image_size < 16:
-            raise ValueError(f"image_size must be >= 16, got {self.image_size}")
+            raise ConfigError(f"image_size must be >= 16, got {self.image_size}")
         side = feature_side(self.backbone, self.cut, self.image_size)
         if self.grid is None:
             object.__setattr__(self, "grid", side)
         assert self.grid is not None
         # Pooling by an integer factor keeps AdaptiveAvgPool2d exportable to ONNX.
         if not 1 <= self.grid <= side or side % self.grid:
-            raise ValueError(
+            raise ConfigError(
                 f"grid must divide the {side}x{side} feature map of {self.backbone}/{self.cut} "
                 f"at {self.image_size} px, got {self.grid}"
             )
         if self.vocab_size < 4:
-            raise ValueError(f"vocab_size must be >= 4 (special tokens), got {self.vocab_size}")
+            raise ConfigError(f"vocab_size must be >= 4 (special tokens), got {self.vocab_size}")
         for name in ("feature_dim", "embed_dim", "hidden_size", "attention_dim", "max_len"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError(f"mean/std need 3 values, std > 0; got {self.mean}, {self.std}")
+            raise ConfigError(f"mean/std need 3 values, std > 0; got {self.mean}, {self.std}")
         if self.train_backbone not in ("scratch", "frozen", "finetune"):
-            raise ValueError(
+            raise ConfigError(
                 "train_backbone must be 'scratch', 'frozen' or 'finetune', "
                 f"got {self.train_backbone!r}"
             )
         if self.weights_path is not None:
             object.__setattr__(self, "weights_path", os.fspath(self.weights_path))
             if self.train_backbone == "scratch":
-                raise ValueError("train_backbone='scratch' contradicts a weights_path")
+                raise ConfigError("train_backbone='scratch' contradicts a weights_path")
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         self.decoder  # noqa: B018  validates num_layers, dropout, cell

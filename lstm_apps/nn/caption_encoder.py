@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision import models
 
-from lstm_apps.runtime.errors import ModelFileError
+from lstm_apps.runtime.errors import ConfigError, ModelFileError
 
 if TYPE_CHECKING:
     from lstm_apps.nn.caption import CaptionConfig
@@ -64,7 +64,7 @@ DEFAULT_CUTS = {
 
 def check_backbone(name: str) -> None:
     if name not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; choices: {sorted(BACKBONES)}")
+        raise ConfigError(f"unknown backbone {name!r}; choices: {sorted(BACKBONES)}")
 
 
 def backbone_cuts(name: str) -> dict[str, int]:
@@ -79,7 +79,7 @@ def feature_side(name: str, cut: str, image_size: int) -> int:
     """Side of the square feature map after `cut` for an image_size x image_size input."""
     cuts = backbone_cuts(name)
     if cut not in cuts:
-        raise ValueError(f"unknown cut {cut!r} for {name}; choices: {list(cuts)}")
+        raise ConfigError(f"unknown cut {cut!r} for {name}; choices: {list(cuts)}")
     # Every stride-2 conv/pool in these nets pads k // 2, so each halves the side rounding up.
     return math.ceil(image_size / cuts[cut])
 
@@ -131,7 +131,7 @@ def build_backbone(name: str, cut: str, weights_path: str | Path | None = None) 
     """
     cuts = backbone_cuts(name)
     if cut not in cuts:
-        raise ValueError(f"unknown cut {cut!r} for {name}; choices: {list(cuts)}")
+        raise ConfigError(f"unknown cut {cut!r} for {name}; choices: {list(cuts)}")
     full = BACKBONES[name](weights=None)
     if weights_path is not None:
         load_backbone_weights(full, name, weights_path)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from lstm_apps.runtime.errors import ConfigError
+
 LSTM_GATES = ("input", "forget", "candidate", "output")
 GRU_GATES = ("reset", "update", "candidate")
 
@@ -90,7 +92,7 @@ class _GateRNN(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1) -> None:
         super().__init__()
         if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
-            raise ValueError(
+            raise ConfigError(
                 f"sizes must be positive, got input_size={input_size}, "
                 f"hidden_size={hidden_size}, num_layers={num_layers}"
             )

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from lstm_apps.nn.cell import GateGRU, GateLSTM, GateTrace
+from lstm_apps.runtime.errors import ConfigError
 
 State = tuple[Tensor, Tensor]
 
@@ -33,16 +34,16 @@ class DecoderConfig:
 
     def __post_init__(self) -> None:
         if self.input_size <= 0 or self.hidden_size <= 0:
-            raise ValueError(
+            raise ConfigError(
                 f"input_size and hidden_size must be positive, got {self.input_size}, "
                 f"{self.hidden_size}"
             )
         if self.num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {self.num_layers}")
+            raise ConfigError(f"num_layers must be >= 1, got {self.num_layers}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.cell not in ("lstm", "gru"):
-            raise ValueError(f"cell must be 'lstm' or 'gru', got {self.cell!r}")
+            raise ConfigError(f"cell must be 'lstm' or 'gru', got {self.cell!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -39,6 +39,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchaudio.functional import create_dct, melscale_fbanks
 
+from lstm_apps.runtime.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class FrontendConfig:
@@ -58,15 +60,15 @@ class FrontendConfig:
 
     def __post_init__(self) -> None:
         if self.hop <= 0 or self.n_fft < self.hop:
-            raise ValueError(f"need 0 < hop <= n_fft, got hop={self.hop}, n_fft={self.n_fft}")
+            raise ConfigError(f"need 0 < hop <= n_fft, got hop={self.hop}, n_fft={self.n_fft}")
         if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
-            raise ValueError(
+            raise ConfigError(
                 f"need 0 <= f_min < f_max <= sample_rate/2, got {self.f_min}, {self.f_max}"
             )
         if self.kind not in ("logmel", "mfcc"):
-            raise ValueError(f"kind must be 'logmel' or 'mfcc', got {self.kind!r}")
+            raise ConfigError(f"kind must be 'logmel' or 'mfcc', got {self.kind!r}")
         if self.kind == "mfcc" and not 0 < self.n_mfcc <= self.n_mels:
-            raise ValueError(f"n_mfcc must be in 1..n_mels, got {self.n_mfcc}")
+            raise ConfigError(f"n_mfcc must be in 1..n_mels, got {self.n_mfcc}")
 
     @property
     def context(self) -> int:

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from lstm_apps.nn.decoder import DecoderConfig, LSTMDecoder, State
 from lstm_apps.nn.frontend import FrontendConfig, LogMel
+from lstm_apps.runtime.errors import ConfigError
 
 SPEECH_LABELS = (
     "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
@@ -37,9 +38,9 @@ class SpeechConfig:
 
     def __post_init__(self) -> None:
         if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
-            raise ValueError(f"labels must be >= 2 distinct names, got {self.labels}")
+            raise ConfigError(f"labels must be >= 2 distinct names, got {self.labels}")
         if self.clip_seconds <= 0:
-            raise ValueError(f"clip_seconds must be positive, got {self.clip_seconds}")
+            raise ConfigError(f"clip_seconds must be positive, got {self.clip_seconds}")
 
     @property
     def decoder(self) -> DecoderConfig:

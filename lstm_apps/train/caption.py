@@ -22,20 +22,21 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from lstm_apps.cli import command_line
 from lstm_apps.data import read_generator
 from lstm_apps.data.captions import CaptionItem, Vocab, load_karpathy
 from lstm_apps.nn.caption import CaptionConfig, CaptionModel, generate
-from lstm_apps.runtime.errors import DataFormatError, ImageInputError
+from lstm_apps.runtime.errors import ConfigError, DataFormatError, ImageInputError
 from lstm_apps.runtime.image import load_image
 from lstm_apps.runtime.search import SearchOptions
 from lstm_apps.train.caption_eval import caption_scores
 from lstm_apps.train.checkpoint import load_checkpoint, save_checkpoint
 from lstm_apps.train.loop import (
+    check_settings,
     count_parameters,
     ensure_dir,
     lr_at,
     progress,
+    recorded_command,
     resume_run,
     save_run,
     seed_everything,
@@ -71,6 +72,18 @@ class CaptionTrainConfig:
     seed: int = 0  # everything random derives from it
     threads: int = 2  # torch intra-op threads
     model: CaptionConfig = field(default_factory=lambda: CaptionConfig(vocab_size=4))
+
+    def __post_init__(self) -> None:
+        check_settings(
+            self, positive=("epochs", "batch_size", "lr", "min_count", "eval_beam", "val_images",
+                            "threads"),
+            non_negative=("weight_decay", "warmup_steps", "grad_clip", "alpha_c", "noise_std"),
+            probabilities=("hflip", "vflip", "jpeg"),
+        )  # fmt: skip
+        if self.refs not in ("all", "first"):
+            raise ConfigError(
+                f"CaptionTrainConfig.refs must be 'all' or 'first', got {self.refs!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -123,7 +136,11 @@ def _swap(tokens: list[str], table: dict[str, str]) -> list[str]:
     return [table.get(t, t) for t in tokens]
 
 
-def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+def jpeg_round_trip(img: np.ndarray, quality: int) -> np.ndarray:
+    """img (H, W, 3) uint8 encoded as JPEG at `quality` (1-100) and decoded again: the
+    training augmentation, and the robustness check of `eval caption --jpeg`."""
+    if not 1 <= quality <= 100:
+        raise ConfigError(f"JPEG quality must be in 1..100, got {quality}")
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="JPEG", quality=quality)
     buf.seek(0)
@@ -153,7 +170,7 @@ def make_batch(
         if rng.random() < cfg.vflip:
             img, tokens = img[::-1], _swap(tokens, VFLIP_SWAP)
         if rng.random() < cfg.jpeg:
-            img = _jpeg(np.ascontiguousarray(img), int(rng.integers(30, 91)))
+            img = jpeg_round_trip(np.ascontiguousarray(img), int(rng.integers(30, 91)))
         images.append(img)
         seqs.append(vocab.encode(tokens[: cfg.model.max_len - 1]))
     batch = torch.from_numpy(np.stack(images))
@@ -208,8 +225,13 @@ def train_caption(
     *,
     resume: bool = True,
     log: Callable[[str], None] = print,
+    command: str | None = None,
 ) -> dict[str, Any]:
-    """Train with teacher forcing, validate (greedy) every epoch, test the best with beam."""
+    """Train with teacher forcing, validate (greedy) every epoch, test the best with beam.
+
+    command: the `lstm-apps ...` line that asked for this run, quoted by metrics.json and
+    the model card (None: the call came from Python, and metrics.json says so).
+    """
     cfg = cfg or CaptionTrainConfig()
     data_dir, out = Path(data_dir), ensure_dir(out_dir)
     torch.set_num_threads(cfg.threads)
@@ -277,7 +299,9 @@ def train_caption(
             )  # fmt: skip
         run.epoch = epoch
         save_run(out, model, opt, rng, kind="caption", state=run, fingerprint=fingerprint)
-    return evaluate_caption_run(data_dir, out, cfg, history=history, seconds=clock.seconds, log=log)
+    return evaluate_caption_run(
+        data_dir, out, cfg, history=history, seconds=clock.seconds, log=log, command=command
+    )
 
 
 def evaluate_caption_run(
@@ -288,6 +312,7 @@ def evaluate_caption_run(
     history: list[dict[str, Any]],
     seconds: float,
     log: Callable[[str], None] = print,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Score `best/` on the test split, greedy and beam; write metrics.json."""
     model = load_checkpoint(out / "best").model
@@ -308,7 +333,7 @@ def evaluate_caption_run(
         "beam": cfg.eval_beam,
         "n_test": len(test.images),
         "train_seconds": round(seconds, 1),
-        "command": command_line(),
+        "command": recorded_command(command, "lstm_apps.train.caption.train_caption"),
         "data": str(data_dir),
         "data_generator": read_generator(data_dir),
         "parameters": count_parameters(model),

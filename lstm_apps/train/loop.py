@@ -20,10 +20,43 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lstm_apps.runtime.errors import DataFormatError
+from lstm_apps.runtime.errors import ConfigError, DataFormatError
 from lstm_apps.runtime.files import write_text_atomic
 
 T = TypeVar("T")
+
+
+def recorded_command(command: str | None, api: str) -> str:
+    """What metrics.json and model cards quote as the command that made a run: the
+    `lstm-apps ...` line the caller passed, or, called from Python, the function's name."""
+    return command if command is not None else f"{api}() from Python"
+
+
+def check_settings(
+    config: object,
+    *,
+    positive: tuple[str, ...] = (),
+    non_negative: tuple[str, ...] = (),
+    fractions: tuple[str, ...] = (),
+    probabilities: tuple[str, ...] = (),
+    ranges: tuple[str, ...] = (),
+) -> None:
+    """Raise ConfigError naming the first field of `config` outside what is allowed:
+    positive (> 0), non_negative (>= 0), fractions ([0, 1)), probabilities ([0, 1]),
+    ranges ((lo, hi) pairs with lo <= hi)."""
+    name = type(config).__name__
+    rules: list[tuple[tuple[str, ...], Callable[[Any], bool], str]] = [
+        (positive, lambda v: v > 0, "> 0"),
+        (non_negative, lambda v: v >= 0, ">= 0"),
+        (fractions, lambda v: 0 <= v < 1, "in [0, 1)"),
+        (probabilities, lambda v: 0 <= v <= 1, "in [0, 1]"),
+        (ranges, lambda v: len(v) == 2 and v[0] <= v[1], "a (low, high) pair with low <= high"),
+    ]
+    for fields, ok, allowed in rules:
+        for field_name in fields:
+            value = getattr(config, field_name)
+            if not ok(value):
+                raise ConfigError(f"{name}.{field_name} must be {allowed}, got {value!r}")
 
 
 def lr_at(step: int, total_steps: int, peak: float, warmup: int, final_frac: float = 0.02) -> float:

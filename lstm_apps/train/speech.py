@@ -22,18 +22,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lstm_apps.cli import command_line
 from lstm_apps.data import read_generator
 from lstm_apps.data.speech_commands import load_speech_commands, read_wav
 from lstm_apps.nn.speech import SpeechClassifierNet, SpeechConfig
 from lstm_apps.runtime.audio import fit_length
-from lstm_apps.runtime.errors import DataFormatError
+from lstm_apps.runtime.errors import ConfigError, DataFormatError
 from lstm_apps.train.checkpoint import load_checkpoint, save_checkpoint
 from lstm_apps.train.loop import (
+    check_settings,
     count_parameters,
     ensure_dir,
     lr_at,
     progress,
+    recorded_command,
     resume_run,
     save_run,
     seed_everything,
@@ -59,6 +60,34 @@ class SpeechTrainConfig:
     eval_unknown_fraction: float = 0.1  # share in validation and test (Speech Commands')
     model: SpeechConfig = field(default_factory=SpeechConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        self.model.decoder  # noqa: B018  checks width, layers, dropout and cell before any data
+        check_settings(
+            self, positive=("epochs", "batch_size", "lr", "threads"),
+            non_negative=("weight_decay", "warmup_steps", "grad_clip"),
+            fractions=("silence_fraction", "unknown_fraction", "eval_unknown_fraction"),
+        )  # fmt: skip
+        if self.silence_fraction + self.unknown_fraction >= 1:
+            raise ConfigError(
+                f"SpeechTrainConfig.silence_fraction + unknown_fraction must be < 1, got "
+                f"{self.silence_fraction} + {self.unknown_fraction}"
+            )
+
+    @classmethod
+    def split_config_from_run(
+        cls, metrics: dict[str, Any], model: SpeechConfig
+    ) -> SpeechTrainConfig:
+        """The settings that decide which clips a run's splits hold (seed, silence and
+        unknown shares), read back from its metrics.json, for `model`: export and
+        evaluation then see the run's own test split."""
+        tc = metrics.get("train_config", {})
+        return cls(
+            model=model, seed=tc.get("seed", 0),
+            silence_fraction=tc.get("silence_fraction", 0.1),
+            unknown_fraction=tc.get("unknown_fraction", 0.1),
+            eval_unknown_fraction=tc.get("eval_unknown_fraction", tc.get("unknown_fraction", 0.1)),
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -133,12 +162,15 @@ def train_speech(
     resume: bool = True,
     val_data: str | Path | None = None,
     log: Callable[[str], None] = print,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Train, validate every epoch, keep the best, evaluate on test; returns metrics.
 
     val_data: a second validation folder from another generator (every clip of its
     validation split), never trained on. With it, the best epoch is the one with the
     highest mean of the two validation accuracies, and metrics.json reports both.
+    command: the `lstm-apps ...` line that asked for this run, quoted by metrics.json and
+    the model card (None: the call came from Python, and metrics.json says so).
     """
     cfg = cfg or SpeechTrainConfig()
     data_dir, out = Path(data_dir), ensure_dir(out_dir)
@@ -182,9 +214,9 @@ def train_speech(
             step = epoch * steps_per_epoch + i
             set_lr(opt, lr_at(step, total, cfg.lr, cfg.warmup_steps))
             idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            command = ~train.silence[idx] & (train.y[idx] != unknown)
+            is_command = ~train.silence[idx] & (train.y[idx] != unknown)
             wav = augment_waveforms(
-                train.x[idx], train.silence[idx], bank, cfg.augment, rng, is_command=command
+                train.x[idx], train.silence[idx], bank, cfg.augment, rng, is_command=is_command
             )
             with torch.no_grad():
                 feats = warp_mel(net.frontend(wav, fast=True), rng, cfg.augment.warp)
@@ -225,8 +257,9 @@ def train_speech(
         run.epoch = epoch
         save_run(out, net, opt, rng, kind="speech", state=run, fingerprint=fingerprint)
     return evaluate_run(
-        data_dir, out, cfg, history=history, seconds=clock.seconds, val_data=val_data, log=log
-    )
+        data_dir, out, cfg, history=history, seconds=clock.seconds, val_data=val_data, log=log,
+        command=command,
+    )  # fmt: skip
 
 
 def evaluate_run(
@@ -238,6 +271,7 @@ def evaluate_run(
     seconds: float,
     val_data: str | Path | None = None,
     log: Callable[[str], None] = print,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Score `best/` on validation and test (and the cross-generator validation folder);
     write metrics.json and confusion_test.png."""
@@ -264,7 +298,7 @@ def evaluate_run(
         "test_accuracy": metrics["test"]["accuracy"],
         "val_accuracy": metrics["validation"]["accuracy"],
         "train_seconds": round(seconds, 1),
-        "command": command_line(),
+        "command": recorded_command(command, "lstm_apps.train.speech.train_speech"),
         "data": str(data_dir),
         "data_generator": read_generator(data_dir),
         **(

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lstm_apps.train.loop import check_settings
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -39,6 +41,27 @@ class AugmentConfig:
     time_mask_frames: int = 6  # their max width
     freq_masks: int = 2  # SpecAugment frequency masks
     freq_mask_bins: int = 6  # their max width
+
+    def __post_init__(self) -> None:
+        check_settings(
+            self,
+            non_negative=("shift_seconds", "time_masks", "time_mask_frames", "freq_masks",
+                          "freq_mask_bins"),
+            probabilities=("noise_prob", "silence_zero_prob", "silence_dc_prob", "babble_prob",
+                           "prefix_prob"),
+            ranges=("speed", "gain_db", "snr_db", "silence_noise_db", "babble_snr_db",
+                    "babble_talkers", "prefix_seconds", "warp"),
+        )  # fmt: skip
+
+    @classmethod
+    def off(cls) -> AugmentConfig:
+        """Clean clips only (`train speech --no-augment`): no speed, shift, gain, noise,
+        babble, prefix, warp or masks. Silence clips are still drawn from the noise bank:
+        that is what a `_silence_` example is, not an augmentation."""
+        return cls(
+            speed=(1.0, 1.0), shift_seconds=0.0, gain_db=(0.0, 0.0), noise_prob=0.0,
+            prefix_prob=0.0, warp=(1.0, 1.0), time_masks=0, freq_masks=0, babble_prob=0.0,
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

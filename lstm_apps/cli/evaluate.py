@@ -1,0 +1,113 @@
+"""`lstm-apps eval speech|stream|detector|caption`: score a bundle or a run on a data set."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    evl = sub.add_parser("eval", help="score a trained run or a bundle on a data set")
+    vsub = evl.add_subparsers(dest="what", required=True, metavar="KIND")
+    for what in ("speech", "stream"):
+        s = vsub.add_parser(
+            what,
+            help="accuracy per class and a confusion PNG"
+            if what == "speech"
+            else "keyword spotting on long recordings built from a split: recall, false "
+            "alarms, latency, a threshold curve (PNG)",
+        )
+        s.add_argument("model", help="a bundle folder (onnxruntime) or a training run (torch)")
+        s.add_argument("--data", required=True, help="any Speech Commands-layout folder")
+        s.add_argument(
+            "--split", choices=["train", "validation", "test", "all"], default="test",
+            help="which clips (all: every clip in the folder)",
+        )  # fmt: skip
+        s.add_argument("--out", default=None, help="folder for the JSON report and the PNG")
+        s.add_argument("--seed", type=int, default=0, help="same seed, same result")
+        s.add_argument("--threads", type=int, default=1, help="torch / onnxruntime threads")
+        if what == "stream":
+            s.add_argument("--recordings", type=int, default=10, help="word recordings")
+            s.add_argument("--seconds", type=float, default=60.0, help="length of each")
+            s.add_argument(
+                "--noise-minutes", type=float, default=30.0,
+                help="noise-only audio for false alarms per hour",
+            )  # fmt: skip
+            s.add_argument("--chunk-ms", type=float, default=100.0, help="stream chunk size")
+        s.set_defaults(func=_speech if what == "speech" else _stream)
+    s = vsub.add_parser(
+        "detector",
+        help="pick a run's detector settings on a validation stream (never the held-out set); "
+        "writes RUN/detector.json, which eval stream and export speech use",
+    )
+    s.add_argument("run", help="a training run folder")
+    s.add_argument("--data", required=True, help="a validation folder, e.g. lstm-apps data flite")
+    s.add_argument("--split", default="validation", help="its split")
+    s.add_argument("--recordings", type=int, default=8, help="60 s word recordings")
+    s.add_argument("--noise-minutes", type=float, default=20.0, help="noise-only audio")
+    s.add_argument("--seed", type=int, default=0, help="same seed, same result")
+    s.add_argument("--threads", type=int, default=2, help="torch threads")
+    s.set_defaults(func=_detector)
+    s = vsub.add_parser("caption", help="BLEU-1..4, CIDEr, content accuracy (shapes)")
+    s.add_argument("run", help="the run folder of `train caption`")
+    s.add_argument("--split", default="test", choices=["train", "val", "test"], help="split")
+    s.add_argument("--beam", type=int, default=3, help="beam size (1: greedy)")
+    s.add_argument("--jpeg", type=int, default=None, metavar="Q", help="re-encode as JPEG first")
+    s.add_argument("--checkpoint", default="best", help="best or last")
+    s.add_argument("--data", default=None, help="data folder (default: the run's)")
+    s.set_defaults(func=_caption)
+
+
+def _speech(args: argparse.Namespace, command: str) -> int:
+    from lstm_apps.eval.speech import evaluate_speech, format_report
+
+    report = evaluate_speech(
+        args.model, args.data, split=args.split, out_dir=args.out, seed=args.seed,
+        threads=args.threads, command=command,
+    )  # fmt: skip
+    print(format_report(report))
+    return 0
+
+
+def _stream(args: argparse.Namespace, command: str) -> int:
+    from lstm_apps.eval.stream import evaluate_stream, format_stream_report
+
+    report = evaluate_stream(
+        args.model, args.data, split=args.split, n_recordings=args.recordings,
+        seconds=args.seconds, noise_minutes=args.noise_minutes, out_dir=args.out,
+        chunk_ms=args.chunk_ms, seed=args.seed, threads=args.threads, command=command,
+    )  # fmt: skip
+    print(format_stream_report(report))
+    return 0
+
+
+def _detector(args: argparse.Namespace, command: str) -> int:
+    from lstm_apps.eval.tune import DETECTOR_JSON, tune_detector
+
+    r = tune_detector(
+        args.run, args.data, split=args.split, seed=args.seed, threads=args.threads,
+        n_recordings=args.recordings, noise_minutes=args.noise_minutes, command=command,
+    )  # fmt: skip
+    c = r["chosen"]
+    print(
+        f"chose {r['settings']} on {args.data} ({args.split}): recall {c['recall']:.1%}, "
+        f"{c['fa_per_unknown_word']:.3f} false alarms per non-command word, "
+        f"{c['fa_per_hour']:.1f} per hour of noise ({len(r['grid'])} settings tried) -> "
+        f"{Path(args.run) / DETECTOR_JSON}"
+    )
+    return 0
+
+
+def _caption(args: argparse.Namespace, command: str) -> int:
+    from lstm_apps.train.runs import score_caption_run
+
+    r = score_caption_run(
+        args.run, split=args.split, beam=args.beam, jpeg=args.jpeg, checkpoint=args.checkpoint,
+        data=args.data,
+    )  # fmt: skip
+    jpeg = f", JPEG quality {r.jpeg}" if r.jpeg is not None else ""
+    print(f"{r.split} split, {r.n_images} images, beam {r.beam}{jpeg}:")
+    for k, v in r.scores.items():
+        print(f"  {k:18s} {v:.4f}")
+    return 0

@@ -1,0 +1,97 @@
+"""`lstm-apps demo|smoke|explain|release|bench`: the whole-project tools."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_demo_parsers(sub: Any) -> None:
+    s = sub.add_parser("demo", help="the README's main job: run what the project ships")
+    s.add_argument("--out", default="out/demo", help="where pictures and files go")
+    s.add_argument(
+        "--samples", default=None,
+        help="folder with images/ and speech/ (default: the checkout's samples/, else ./samples)",
+    )  # fmt: skip
+    s.set_defaults(func=_demo)
+
+    s = sub.add_parser("smoke", help="export the shared core and check onnxruntime parity")
+    s.add_argument("--out", default=None, help="directory for the ONNX files (default: tmp)")
+    s.add_argument("--seed", type=int, default=0, help="same seed, same result")
+    s.set_defaults(func=_smoke)
+
+
+def add_parser(sub: Any) -> None:
+    s = sub.add_parser(
+        "explain",
+        help="draw the LSTM's forget/input/output gates under what it read (needs torch)",
+    )
+    s.add_argument("what", choices=["speech", "caption"])
+    s.add_argument("input", help="a WAV file (speech) or an image (caption)")
+    s.add_argument("--png", default=None, help="picture to write (default: out/explain/...)")
+    s.add_argument(
+        "--model", default=None, help="bundle, run or checkpoint folder (default: shipped)"
+    )
+    s.set_defaults(func=_explain)
+
+    s = sub.add_parser(
+        "release",
+        help="remake the shipped bundles: data, training, export, cards (~35 min)",
+        description="Generate both data sets, train both models, export them with parity "
+        "checks and model cards. Resumable: rerun after an interruption.",
+    )
+    s.add_argument("--only", choices=["speech", "caption"], default=None, help="one bundle")
+    s.add_argument(
+        "--work", default=None,
+        help="folder for data and runs (runs/release; quick: runs/release-quick)",
+    )  # fmt: skip
+    s.add_argument("--fresh", action="store_true", help="delete this release's data and runs first")
+    s.add_argument("--out", default="export", help="where the bundles go")
+    s.add_argument("--seed", type=int, default=0, help="same seed, same result")
+    s.add_argument("--quick", action="store_true", help="tiny data, 1 epoch: a pipeline check")
+    s.set_defaults(func=_release)
+
+    from lstm_apps.bench import add_bench_parser  # light: imports no torch
+
+    add_bench_parser(sub).set_defaults(func=_bench)
+
+
+def _demo(args: argparse.Namespace, command: str) -> int:
+    from lstm_apps.demo import run_demo
+
+    return 1 if run_demo(args.out, args.samples) else 0
+
+
+def _smoke(args: argparse.Namespace, command: str) -> int:
+    from lstm_apps.onnx.smoke import run_core_smoke
+
+    run_core_smoke(args.out, seed=args.seed)
+    return 0
+
+
+def _explain(args: argparse.Namespace, command: str) -> int:
+    from lstm_apps.explain import GATES, explain_file
+
+    done = explain_file(args.what, args.input, model=args.model, png=args.png)
+    if done.note:
+        print(f"  {done.note}")
+    print(f"{args.input}: {done.summary}")
+    for gate in GATES:
+        means = ", ".join(f"{getattr(layer, gate).mean():.2f}" for layer in done.layers)
+        print(f"  {gate:6s} gate, mean per layer: {means}")
+    print(f"picture: {done.png}")
+    return 0
+
+
+def _release(args: argparse.Namespace, command: str) -> int:
+    from lstm_apps.release import release
+
+    kinds = (args.only,) if args.only else ("speech", "caption")
+    release(kinds, work=args.work, out=args.out, quick=args.quick, seed=args.seed, fresh=args.fresh)
+    return 0
+
+
+def _bench(args: argparse.Namespace, command: str) -> int:
+    from lstm_apps.bench import bench_command
+
+    return bench_command(args, command=command)
