@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lstm_apps.bench import BenchOptions
+from lstm_apps.bench.options import BenchOptions
 from lstm_apps.bench.report import BACKEND_NAMES, check_targets, ratios
 from lstm_apps.bench.timing import Timing, machine_info
 
