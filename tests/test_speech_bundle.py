@@ -185,3 +185,19 @@ def test_json_files_that_disagree_with_the_graphs_are_refused(tmp_path: Path) ->
     (bundle / "config.json").unlink()
     with pytest.raises(ModelFileError, match=r"config\.json: missing"):
         SpeechClassifier.from_dir(bundle)
+
+
+def test_check_command_reports_a_good_and_a_damaged_bundle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lstm_apps.cli import main
+
+    assert main(["check", str(SHIPPED)]) == 0
+    out = capsys.readouterr().out
+    assert "speech bundle, 7 files match their sha256" in out
+    assert "1 s of silence -> _silence_" in out
+    bundle = _full_copy(tmp_path)
+    (bundle / "checkpoint" / "model.safetensors").write_bytes(b"\0" * 64)
+    assert main(["check", str(SHIPPED), str(bundle)]) == 1
+    out = capsys.readouterr().out
+    assert f"{bundle}: FAILED: {bundle}/checkpoint/model.safetensors: its sha256 differs" in out

@@ -1,4 +1,4 @@
-"""`lstm-apps demo|smoke|explain|release|bench`: the whole-project tools."""
+"""`lstm-apps demo|smoke|explain|check|release|bench`: the whole-project tools."""
 
 from __future__ import annotations
 
@@ -51,6 +51,15 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--quick", action="store_true", help="tiny data, 1 epoch: a pipeline check")
     s.set_defaults(func=_release)
 
+    s = sub.add_parser(
+        "check",
+        help="verify a bundle: file checksums, metadata, one inference (no torch)",
+        description="Recompute the sha256 of every file config.json lists, load the bundle "
+        "as the runtime does and run one inference. Exit 1 on the first problem.",
+    )
+    s.add_argument("bundle", nargs="+", help="bundle folders, e.g. export/speech export/caption")
+    s.set_defaults(func=_check)
+
     from lstm_apps.bench import add_bench_parser  # light: imports no torch
 
     add_bench_parser(sub).set_defaults(func=_bench)
@@ -81,6 +90,28 @@ def _explain(args: argparse.Namespace, command: str) -> int:
         print(f"  {gate:6s} gate, mean per layer: {means}")
     print(f"picture: {done.png}")
     return 0
+
+
+def _check(args: argparse.Namespace, command: str) -> int:
+    from lstm_apps.runtime.check import check_bundle
+    from lstm_apps.runtime.errors import ModelFileError
+
+    failed = 0
+    for folder in args.bundle:
+        try:
+            r = check_bundle(folder)
+        except ModelFileError as e:
+            print(f"{folder}: FAILED: {e}")
+            failed += 1
+            continue
+        if r.has_checksums:
+            print(f"{folder}: {r.kind} bundle, {len(r.files)} files match their sha256")
+        else:
+            print(f"{folder}: {r.kind} bundle, no checksums (exported before they existed)")
+        if r.unlisted:
+            print(f"  not in config.json (not checked): {', '.join(r.unlisted)}")
+        print(f"  loads; {r.smoke}")
+    return 1 if failed else 0
 
 
 def _release(args: argparse.Namespace, command: str) -> int:
