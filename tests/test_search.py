@@ -278,21 +278,29 @@ def test_options_and_input_errors() -> None:
         ArrayState((), (), ())
 
 
-def test_torch_model_greedy_matches_hand_loop() -> None:
-    from lstm_apps.nn.caption import CaptionConfig, CaptionModel, TorchStep, generate
+def _sharp_model(max_len: int, end_bias: float, n: int) -> tuple[Any, torch.Tensor]:
+    """A tiny random caption model, sharpened so captions differ per image, and n images."""
+    from lstm_apps.nn.caption import CaptionConfig, CaptionModel
 
     torch.set_num_threads(1)
     cfg = CaptionConfig(
         vocab_size=9, image_size=32, feature_dim=8, embed_dim=6, hidden_size=10,
-        attention_dim=7, num_layers=2, max_len=7, position=False,
+        attention_dim=7, num_layers=2, max_len=max_len, position=False,
     )  # fmt: skip
     model = CaptionModel(cfg).eval()
-    with torch.no_grad():  # sharpen the random model so captions differ and some end
+    with torch.no_grad():
         model.encoder.proj.weight.mul_(5.0)
         model.decoder.out.weight.mul_(6.0)
-        model.decoder.out.bias[END] -= 1.0
-    blocks = torch.randint(0, 256, (4, 3, 4, 3), dtype=torch.uint8)  # coarse colour blocks
-    images = blocks.repeat_interleave(10, dim=1).repeat_interleave(10, dim=2)  # (4, 30, 40, 3)
+        model.decoder.out.bias[END] -= end_bias
+    blocks = torch.randint(0, 256, (n, 3, 4, 3), dtype=torch.uint8)  # coarse colour blocks
+    return model, blocks.repeat_interleave(10, dim=1).repeat_interleave(10, dim=2)  # (n, 30, 40, 3)
+
+
+def test_torch_model_greedy_matches_hand_loop() -> None:
+    from lstm_apps.nn.caption import TorchStep, generate
+
+    model, images = _sharp_model(max_len=7, end_bias=1.0, n=4)
+    cfg = model.config
     with torch.no_grad():
         features, keys, h0, c0 = model.encode(images)
         h, c = h0, c0
@@ -318,20 +326,10 @@ def test_torch_model_greedy_matches_hand_loop() -> None:
 
 def test_torch_state_beams_like_numpy_state() -> None:
     """TorchState.repeat/select (state kept in torch) reorder beams as ArrayState does."""
-    from lstm_apps.nn.caption import CaptionConfig, CaptionModel, TorchStep
+    from lstm_apps.nn.caption import TorchStep
 
     torch.manual_seed(3)
-    cfg = CaptionConfig(
-        vocab_size=9, image_size=32, feature_dim=8, embed_dim=6, hidden_size=10,
-        attention_dim=7, num_layers=2, max_len=6, position=False,
-    )  # fmt: skip
-    model = CaptionModel(cfg).eval()
-    with torch.no_grad():  # sharpen the random model so captions differ and run on
-        model.encoder.proj.weight.mul_(5.0)
-        model.decoder.out.weight.mul_(6.0)
-        model.decoder.out.bias[END] -= 3.0
-    blocks = torch.randint(0, 256, (3, 3, 4, 3), dtype=torch.uint8)
-    images = blocks.repeat_interleave(10, dim=1).repeat_interleave(10, dim=2)
+    model, images = _sharp_model(max_len=6, end_bias=3.0, n=3)
 
     def numpy_step(
         tokens: npt.NDArray[np.int64], state: ArrayState
@@ -346,7 +344,7 @@ def test_torch_state_beams_like_numpy_state() -> None:
     np_start = ArrayState(
         (start.h.numpy(), start.c.numpy()), (start.features.numpy(), start.keys.numpy())
     )
-    opt = SearchOptions(beam_size=3, max_len=cfg.max_len, length_penalty=0.5)
+    opt = SearchOptions(beam_size=3, max_len=6, length_penalty=0.5)
     got, want = beam_search(step, start, opt), beam_search(numpy_step, np_start, opt)
     assert len({tuple(h[0].tokens) for h in want}) > 1 and all(len(h) == 3 for h in want)
     for g, w in zip(got, want, strict=True):
