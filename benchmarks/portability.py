@@ -90,7 +90,7 @@ for rt in ("reference", "tract"):
     V = OnnxModel(C / "decoder.onnx").metadata["config"]["vocab_size"]
     shp = oe({"images": batches[0][:4]})["h0"].shape
     K, D = (
-        OnnxModel(C / "decoder.onnx").metadata["decoding"]["num_cells"],
+        OnnxModel(C / "decoder.onnx").metadata["config"]["grid"] ** 2,
         OnnxModel(C / "decoder.onnx").metadata["config"]["feature_dim"],
     )
     feeds = {
@@ -98,6 +98,9 @@ for rt in ("reference", "tract"):
         "h": rng.standard_normal(shp).astype(np.float32),
         "c": rng.standard_normal(shp).astype(np.float32),
         "features": rng.standard_normal((4, K, D)).astype(np.float32),
+        "keys": rng.standard_normal(
+            (4, K, OnnxModel(C / "decoder.onnx").metadata["config"]["attention_dim"])
+        ).astype(np.float32),
     }
     wo, go = tp.onnxruntime(C / "decoder.onnx")(feeds), R(C / "decoder.onnx")(feeds)
     print(

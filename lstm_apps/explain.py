@@ -24,12 +24,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lstm_apps.nn.caption import END_ID, START_ID, CaptionModel
+from lstm_apps.nn.caption import CaptionModel
 from lstm_apps.nn.cell import GateTrace
 from lstm_apps.nn.speech import SpeechClassifierNet
 from lstm_apps.runtime.errors import InputError, ModelFileError
 from lstm_apps.runtime.files import atomic_file
 from lstm_apps.runtime.session import default_bundle
+from lstm_apps.runtime.vocab import Vocab
 from lstm_apps.train.checkpoint import load_checkpoint
 
 GATES = ("forget", "input", "output")
@@ -138,26 +139,26 @@ def explain_caption(model: CaptionModel, vocab: list[str], image: np.ndarray) ->
     model = model.eval()
     cfg, dec = model.config, model.decoder
     with torch.no_grad():
-        features, h, c = model.encode(torch.from_numpy(np.array(image, np.uint8))[None])
-        token = torch.tensor([START_ID])
+        features, keys, h, c = model.encode(torch.from_numpy(np.array(image, np.uint8))[None])
+        token = torch.tensor([Vocab.START_ID])
         steps: list[list[GateTrace]] = []
         alphas, ids = [], []
         for _ in range(cfg.max_len):
             emb = dec.embed(token)
-            context, alpha = dec.attend(features, h[-1])
+            context, alpha = dec.attend(features, keys, h[-1])
             x = torch.cat([emb, context], dim=1)
             steps.append(dec.rnn.trace_gates(x[:, None], (h, c)))
-            logprobs, h, c, _ = dec.step(token, h, c, features)
+            logprobs, h, c, _ = dec.step(token, h, c, features, keys)
             token = logprobs.argmax(-1)
             alphas.append(alpha[0].numpy())
             ids.append(int(token))
-            if ids[-1] == END_ID:
+            if ids[-1] == Vocab.END_ID:
                 break
     layers = [
         GateActivity(*(np.concatenate([_gate(s[i], g) for s in steps]) for g in GATES))
         for i in range(cfg.num_layers)
     ]
-    words = [vocab[i] for i in ids if i != END_ID]
+    words = [vocab[i] for i in ids if i != Vocab.END_ID]
     g = cfg.grid or 1
     return CaptionExplanation(
         image, words, np.stack(alphas).reshape(-1, g, g), layers, [vocab[i] for i in ids]
@@ -259,8 +260,6 @@ def load_caption_model(model: str | os.PathLike[str] | None) -> tuple[CaptionMod
     _require_lstm(ck.model.decoder.rnn.config.cell, path)
     vocab = ck.extra.get("vocab")
     if vocab is None and (path.parent / "vocab.json").is_file():  # a run's best/
-        from lstm_apps.data.captions import Vocab
-
         vocab = list(Vocab.load(path.parent / "vocab.json").itos)
     if vocab is None:
         raise ModelFileError(f"{path} has no vocabulary (extra.vocab or ../vocab.json)")

@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 from torchvision import models
 
 from lstm_apps.nn.caption import CaptionConfig, CaptionModel
+from lstm_apps.nn.caption_config import BACKBONE_NAMES
 from lstm_apps.nn.caption_encoder import BACKBONES, DEFAULT_CUTS, backbone_cuts
 from lstm_apps.runtime.errors import ModelFileError
 from lstm_apps.train.checkpoint import load_checkpoint, save_checkpoint
@@ -35,8 +36,9 @@ def test_every_backbone_gives_grid_features(backbone: str) -> None:
     assert cfg.grid == math.ceil(32 / backbone_cuts(backbone)[cfg.cut])
     model = CaptionModel(cfg).eval()
     for shape in [(2, 37, 53, 3), (1, 64, 64, 3)]:
-        features, h0, c0 = model.encode(_images(*shape))
+        features, keys, h0, c0 = model.encode(_images(*shape))
         assert features.shape == (shape[0], cfg.num_cells, 8)
+        assert keys.shape == (shape[0], cfg.num_cells, cfg.attention_dim)
         assert h0.shape == c0.shape == (2, shape[0], 10)
         assert torch.isfinite(features).all() and h0.abs().max() < 1  # tanh init
     assert not isinstance(model.encoder.pool, torch.nn.AdaptiveAvgPool2d)  # grid = map side
@@ -44,7 +46,7 @@ def test_every_backbone_gives_grid_features(backbone: str) -> None:
 
 def test_grid_pools_and_cut_choices() -> None:
     cfg = CaptionConfig(**{**TINY, "image_size": 64}, grid=4)  # layer2 map is 8x8
-    features, _, _ = CaptionModel(cfg).encode(_images(3, 50, 70, 3))
+    features, _, _, _ = CaptionModel(cfg).encode(_images(3, 50, 70, 3))
     assert features.shape == (3, 16, 8)
     assert CaptionConfig(**TINY, cut="layer3").grid == 2
     assert CaptionConfig(**TINY, backbone="efficientnet_b0", cut="features.3").grid == 4
@@ -147,10 +149,11 @@ def test_teacher_forcing_equals_stepping(cell: str, layers: int) -> None:
     captions[:, 0] = 1
     with torch.no_grad():
         logits, alphas = model(images, captions)
-        features, h, c = model.encode(images)
+        features, keys, h, c = model.encode(images)
+        torch.testing.assert_close(keys, model.decoder.att_feat(features), rtol=0, atol=0)
         assert logits.shape == (3, 5, 11) and alphas.shape == (3, 5, cfg.num_cells)
         for t in range(5):
-            logprobs, h, c, alpha = model.step(captions[:, t], h, c, features)
+            logprobs, h, c, alpha = model.step(captions[:, t], h, c, features, keys)
             assert logprobs.shape == (3, 11) and h.shape == c.shape == (layers, 3, 10)
             torch.testing.assert_close(logprobs, F.log_softmax(logits[:, t], dim=-1))
             torch.testing.assert_close(alpha, alphas[:, t])
@@ -203,3 +206,7 @@ def test_position_embedding_is_optional_and_saved() -> None:
     flat = torch.full((1, 32, 32, 3), 128, dtype=torch.uint8)
     feats = with_pos.eval().encode(flat)[0][0]
     assert feats.shape == (16, 8) and torch.unique(feats, dim=0).shape[0] == 16
+
+
+def test_config_knows_every_backbone_the_encoder_builds() -> None:
+    assert set(BACKBONE_NAMES) == set(BACKBONES) == set(DEFAULT_CUTS)

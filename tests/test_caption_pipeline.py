@@ -14,7 +14,7 @@ from PIL import Image
 from lstm_apps.cli import main
 from lstm_apps.data.captions import Vocab
 from lstm_apps.data.shapes import generate_shapes
-from lstm_apps.nn.caption import CaptionConfig
+from lstm_apps.nn.caption import CaptionConfig, CaptionModel, generate
 from lstm_apps.onnx.caption import export_caption
 from lstm_apps.runtime import (
     ImageInputError,
@@ -112,7 +112,7 @@ def test_bundle_files_and_greedy_graph(bundle: Path, data: Path) -> None:
     out = g.run({"images": x})
     greedy = cap.caption(list(x), beam_size=1)
     for row, c in zip(out["tokens"], greedy, strict=True):
-        words = [cap.itos[t] for t in row if t not in (0, cap.end_id)]
+        words = [cap.itos[t] for t in row if t not in (0, cap.spec.vocab.end_id)]
         assert words == c.tokens
     assert out["alphas"].shape[:2] == out["tokens"].shape
     np.testing.assert_allclose(out["alphas"].sum(-1), 1.0, atol=1e-5)
@@ -129,7 +129,7 @@ def test_captioner_takes_any_image_form(bundle: Path, data: Path, tmp_path: Path
     caps = cap.caption(forms, beam_size=3)
     assert len({c.text for c in caps}) == 1, [c.text for c in caps]
     c = caps[0]
-    assert c.attention.shape == (len(c.tokens), cap.grid, cap.grid)
+    assert c.attention.shape == (len(c.tokens), cap.spec.grid, cap.spec.grid)
     np.testing.assert_allclose(c.attention.sum((1, 2)), 1.0, atol=1e-5)
     # other modes and sizes run and give a caption
     for mode in ("L", "P", "CMYK", "I;16", "LA"):
@@ -141,8 +141,14 @@ def test_captioner_takes_any_image_form(bundle: Path, data: Path, tmp_path: Path
         assert load_image(im).shape == (*rgb.shape[:2], 3)
     mixed = cap.caption([rgb, np.asarray(pil.resize((200, 150))), rgb], beam_size=1)
     assert mixed[0].text == mixed[2].text and mixed[0].text
-    assert cap.caption(rgb, beam_size=1, max_len=2)[0].finished in (True, False)
-    assert len(cap.caption(rgb, beam_size=1, max_len=2)[0].tokens) <= 2
+    # max_len cuts greedy decoding short: the first two words of the full caption,
+    # unfinished, scored by those two words alone
+    full = cap.caption(rgb, beam_size=1)[0]
+    short = cap.caption(rgb, beam_size=1, max_len=2)[0]
+    assert full.finished and len(full.tokens) > 2, full
+    assert short.tokens == full.tokens[:2] and short.finished is False
+    three = cap.caption(rgb, beam_size=1, max_len=3)[0]
+    assert three.tokens == full.tokens[:3] and three.score < short.score < 0
 
 
 def test_bad_images_raise_typed_errors(bundle: Path, tmp_path: Path) -> None:
@@ -193,11 +199,23 @@ def test_cli_caption_with_attention_png(bundle: Path, data: Path, tmp_path: Path
     assert "nope.png" in capsys.readouterr().err
 
 
-def test_checkpoint_rebuilds_caption_model(run: Path) -> None:
-    ck = load_checkpoint(run / "best")
-    images = torch.randint(0, 256, (2, 40, 48, 3), dtype=torch.uint8)
-    feats, h0, _ = ck.model.encode(images)  # type: ignore[operator]
-    assert feats.shape == (2, 16, 32) and h0.shape == (1, 2, 48)
+def test_checkpoint_rebuilds_caption_model(run: Path, bundle: Path, data: Path) -> None:
+    """The run's best/ and the bundle's checkpoint/ rebuild the same model: equal logits,
+    and the torch greedy tokens are the ones greedy.onnx gives."""
+    a, b = (load_checkpoint(p).model.eval() for p in (run / "best", bundle / "checkpoint"))
+    assert isinstance(a, CaptionModel) and isinstance(b, CaptionModel)
+    assert a.config == b.config
+    x = load_caption_split(data, "test").images[:4]
+    vocab = Vocab.load(bundle / "vocab.json")
+    captions = torch.tensor([vocab.encode(["a", "small", "red", "circle"])] * 4)
+    with torch.no_grad():
+        la, aa = a(torch.from_numpy(x), captions)
+        lb, ab = b(torch.from_numpy(x), captions)
+    assert torch.equal(la, lb) and torch.equal(aa, ab) and la.abs().max() > 0
+    got = [vocab.decode(h.tokens) for h in generate(b, torch.from_numpy(x))]
+    ort = OnnxModel(bundle / "greedy.onnx").run({"images": x})["tokens"]
+    assert got == [vocab.decode(row) for row in ort]
+    assert all(len(words) >= 2 for words in got)
 
 
 def test_interrupted_caption_training_resumes_to_the_same_weights(

@@ -29,6 +29,7 @@ import tract
 from onnx.reference import ReferenceEvaluator
 
 from lstm_apps.runtime.audio import fit_length, load_audio
+from lstm_apps.runtime.caption import Captioner
 from lstm_apps.runtime.detect import Detector, DetectorConfig, softmax
 from lstm_apps.runtime.image import load_image
 from lstm_apps.runtime.search import Hypothesis, SearchOptions, beam_search, greedy_search
@@ -229,28 +230,34 @@ def test_caption_encoder(runtime: str, images: list[np.ndarray]) -> None:
     enc = RUNTIMES[runtime](CAPTION / "encoder.onnx")
     for x in (np.stack(images[:2]), images[2][None]):  # batch 2, and another image size
         want, got = ort_enc({"images": x}), enc({"images": x})
-        for name in ("features", "h0", "c0"):
+        for name in ("features", "keys", "h0", "c0"):
             _close(name, got[name], want[name])
+
+
+class _Through:
+    """A graph run by another runtime, in the place of the Captioner's OnnxModel: the
+    search then drives it through the runtime's own `Captioner.step` feeds."""
+
+    def __init__(self, run: Runner) -> None:
+        self._run = run
+
+    def run(self, feeds: dict[str, np.ndarray], check: bool = True) -> dict[str, np.ndarray]:
+        return self._run(feeds)
 
 
 def _decode(runtime: str, images: np.ndarray, beam: int) -> list[list[Hypothesis]]:
     """Greedy (beam 1) or beam search in one runtime: its encoder, its decoder steps."""
     enc = onnxruntime if runtime == "onnxruntime" else RUNTIMES[runtime]
-    dec = enc(CAPTION / "decoder.onnx")
-    meta = OnnxModel(CAPTION / "decoder.onnx").metadata
+    cap = Captioner.from_dir(CAPTION, intra_op_threads=1)
+    cap.decoder = _Through(enc(CAPTION / "decoder.onnx"))  # type: ignore[assignment]
+    vocab = cap.spec.vocab
     opts = SearchOptions(
-        beam_size=beam, max_len=meta["decoding"]["max_len"],
-        start_id=meta["special_tokens"]["start"], end_id=meta["special_tokens"]["end"],
-    )  # fmt: skip
-
-    def step(tokens: Any, state: Any, features: Any) -> Any:
-        o = dec({"tokens": tokens, "h": state[0], "c": state[1], "features": features})
-        return o["logprobs"], (o["h_out"], o["c_out"]), o["alpha"]
-
-    e = enc(CAPTION / "encoder.onnx")({"images": images})
+        beam_size=beam, max_len=cap.spec.max_len, start_id=vocab.start_id, end_id=vocab.end_id
+    )
+    state = cap.encoder_state(enc(CAPTION / "encoder.onnx")({"images": images}))
     if beam == 1:
-        return [[h] for h in greedy_search(step, e["features"], (e["h0"], e["c0"]), opts)]
-    return beam_search(step, e["features"], (e["h0"], e["c0"]), opts)
+        return [[h] for h in greedy_search(cap.step, state, opts)]
+    return beam_search(cap.step, state, opts)
 
 
 @pytest.mark.parametrize("beam", [1, 3])
@@ -279,7 +286,7 @@ def test_tract_decoder_loop_gives_the_greedy_graph_tokens(images: list[np.ndarra
     """tract has no Loop: a tract host runs the decoder loop itself, as export/README.md shows."""
     x = np.stack(images[:2])
     want = onnxruntime(CAPTION / "greedy.onnx")({"images": x})["tokens"]  # <end>, then <pad>
-    end = OnnxModel(CAPTION / "decoder.onnx").require_metadata("special_tokens")["end"]
+    end = Captioner.from_dir(CAPTION).spec.vocab.end_id
     for row, hyps in zip(want, _decode("tract", x, beam=1), strict=True):
         tokens = hyps[0].tokens + [end] * hyps[0].finished
         assert row[: len(tokens)].tolist() == tokens

@@ -60,7 +60,8 @@ def test_unchecked_run_and_trusted_push_match_the_checked_ones(caption_bundle: P
     rng = np.random.default_rng(0)
     feeds = {"tokens": np.array([1, 5]), "h": rng.standard_normal((1, 2, 10), np.float32),
              "c": rng.standard_normal((1, 2, 10), np.float32),
-             "features": rng.standard_normal((2, 16, 8), np.float32)}  # fmt: skip
+             "features": rng.standard_normal((2, 16, 8), np.float32),
+             "keys": np.random.default_rng(1).standard_normal((2, 16, 7), np.float32)}  # fmt: skip
     checked, unchecked = dec.run(feeds), dec.run(feeds, check=False)
     assert all(np.array_equal(checked[k], unchecked[k]) for k in checked)
     with pytest.raises(InputDTypeError):

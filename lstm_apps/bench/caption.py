@@ -1,9 +1,11 @@
 """Caption benchmarks: the encoder, one decoder step, a full greedy caption and beam 3.
 
 torch runs the model in eager mode (`encode`, `step`, and `generate`, which drives
-`model.step` through the shared numpy search); onnxruntime runs the runtime's `Captioner`
-(encoder.onnx, then decoder.onnx step by step through the same search). `ort_loop` is
-greedy.onnx: the encoder and the whole greedy loop in one graph, one call.
+`model.step` through the shared numpy search, its state kept in torch); onnxruntime runs
+the runtime's `Captioner` (encoder.onnx, then decoder.onnx step by step through the same
+search). `ort_loop` is greedy.onnx: the encoder and the whole greedy loop in one graph,
+one call. Cases: encoder, step (one decoder step), greedy and beam3 (a 20-word caption),
+at each batch size (1 and 16 by default).
 
 Every caption is forced to its full length (max_len, 20 words): the search is given an
 <end> id that no step can produce (-1), and greedy.onnx a copy whose loop constant is
@@ -29,8 +31,7 @@ NEVER = -1  # an <end> id no step produces: every caption runs max_len steps
 
 
 def _ort_caption(cap: Captioner, images: np.ndarray, opts: SearchOptions) -> list[Any]:
-    e = cap.encoder.run({"images": images})
-    return search(cap.step, e["features"], (e["h0"], e["c0"]), opts)
+    return search(cap.step, cap.encoder_state(cap.encoder.run({"images": images})), opts)
 
 
 def bench_caption(
@@ -77,17 +78,16 @@ def _bench_batch(
     model, cfg = source.model, source.model.config
     timages = torch.from_numpy(images)
     with torch.inference_mode():
-        feats, h0, c0 = model.encode(timages)
+        feats, keys, h0, c0 = model.encode(timages)
         tokens = torch.full((len(images),), source.start_id, dtype=torch.int64)
-        feeds = {"tokens": tokens.numpy(), "h": h0.numpy(), "c": c0.numpy(),
-                 "features": feats.numpy()}  # fmt: skip
         cases: dict[str, dict[str, Callable[[], object]]] = {
             "encoder": {"torch": lambda: model.encode(timages)},
-            "step": {"torch": lambda: model.step(tokens, h0, c0, feats)},
+            "step": {"torch": lambda: model.step(tokens, h0, c0, feats, keys)},
         }
         for name, cap in caps.items():
+            state = cap.encoder_state(cap.encoder.run({"images": images}))
             cases["encoder"][name] = lambda cap=cap: cap.encoder.run({"images": images})
-            cases["step"][name] = lambda cap=cap: cap.decoder.run(feeds)
+            cases["step"][name] = lambda cap=cap, s=state: cap.step(tokens.numpy(), s)
         for case, beam in (("greedy", 1), ("beam3", 3)):
             opts = SearchOptions(
                 beam_size=beam, max_len=cfg.max_len, start_id=source.start_id, end_id=NEVER

@@ -62,7 +62,7 @@ def _caption(encoder: str, decoder: str) -> None:
     from lstm_apps.runtime.caption import Captioner
 
     cap = Captioner(encoder, decoder, intra_op_threads=THREADS)
-    side = int(cap.config["image_size"])
+    side = cap.spec.image_size
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (16, side, side, 3), dtype=np.uint8)
     cap.caption(images[0], beam_size=1)

@@ -32,6 +32,7 @@ import torch
 
 from lstm_apps.nn.caption import CaptionConfig, CaptionModel
 from lstm_apps.nn.speech import SpeechClassifierNet, SpeechConfig
+from lstm_apps.runtime.caption import Captioner
 from lstm_apps.runtime.errors import LstmAppsError, ModelFileError
 from lstm_apps.runtime.session import OnnxModel, read_metadata
 
@@ -164,17 +165,16 @@ def caption_source(
     if found is not None:
         model, weights = found
         files = bundle
-        special = meta["special_tokens"]
-        start_id, end_id = int(special["start"]), int(special["end"])
+        cap = Captioner(bundle / "encoder.onnx", bundle / "decoder.onnx", intra_op_threads=1)
+        start_id, end_id = cap.spec.vocab.start_id, cap.spec.vocab.end_id
         img = _random_images(2, model.config.image_size)
-        dec = OnnxModel(bundle / "decoder.onnx", intra_op_threads=1)
-        e = OnnxModel(bundle / "encoder.onnx", intra_op_threads=1).run({"images": img})
+        e = cap.encoder.run({"images": img})
         tok = np.array([start_id, 5 % model.config.vocab_size], np.int64)
-        got = dec.run({"tokens": tok, "h": e["h0"], "c": e["c0"], "features": e["features"]})
+        got = cap.step(tok, cap.encoder_state(e))[0]
         with torch.inference_mode():
-            feats, h0, c0 = model.encode(torch.from_numpy(img))
-            want = model.step(torch.from_numpy(tok), h0, c0, feats)[0].numpy()
-        diff = max(_max_diff(want, got["logprobs"]), _max_diff(feats.numpy(), e["features"]))
+            feats, keys, h0, c0 = model.encode(torch.from_numpy(img))
+            want = model.step(torch.from_numpy(tok), h0, c0, feats, keys)[0].numpy()
+        diff = max(_max_diff(want, got), _max_diff(feats.numpy(), e["features"]))
         if diff > PARITY_TOL:
             raise LstmAppsError(
                 f"{weights} and {bundle} do not hold the same weights (differ by {diff:.2e})"
@@ -185,7 +185,7 @@ def caption_source(
 
         if config is None:
             cfg = CaptionConfig.from_dict(meta["config"])
-            vocab = Vocab(meta["vocab"]["itos"])
+            vocab = Vocab.from_json(meta["vocab"])
         else:
             cfg = config
             vocab = Vocab((*Vocab.SPECIALS, *(f"w{i}" for i in range(cfg.vocab_size - 4))))

@@ -18,21 +18,35 @@ into the full torchvision model before it is cut.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision import models
 
+from lstm_apps.nn.caption_config import (
+    DEFAULT_CUTS,
+    RESNET_CUTS,
+    CaptionConfig,
+    backbone_cuts,
+    check_backbone,
+    feature_side,
+)
 from lstm_apps.runtime.errors import ConfigError, ModelFileError
 
-if TYPE_CHECKING:
-    from lstm_apps.nn.caption import CaptionConfig
+__all__ = [
+    "BACKBONES",
+    "DEFAULT_CUTS",
+    "CaptionEncoder",
+    "backbone_cuts",
+    "build_backbone",
+    "check_backbone",
+    "feature_side",
+    "load_backbone_weights",
+]
 
 # name -> torchvision factory
 BACKBONES: dict[str, Callable[..., nn.Module]] = {
@@ -43,45 +57,6 @@ BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "mobilenet_v3_large": models.mobilenet_v3_large,
     "efficientnet_b0": models.efficientnet_b0,
 }
-_RESNET_CUTS = {"layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32}  # cut -> stride
-# Output stride of each block of `model.features`, for the backbones built that way.
-_FEATURE_STRIDES = {
-    "mobilenet_v3_small": (2, 4, 8, 8, 16, 16, 16, 16, 16, 32, 32, 32, 32),
-    "mobilenet_v3_large": (2, 2, 4, 4, 8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32, 32, 32),
-    "efficientnet_b0": (2, 2, 4, 8, 16, 16, 32, 32, 32),
-}
-# Stride 8 for the resnets (128+ channels there); stride 16 for the mobile nets, whose
-# stride-8 blocks have only 24-40 channels.
-DEFAULT_CUTS = {
-    "resnet18": "layer2",
-    "resnet34": "layer2",
-    "resnet50": "layer2",
-    "mobilenet_v3_small": "features.8",
-    "mobilenet_v3_large": "features.12",
-    "efficientnet_b0": "features.5",
-}
-
-
-def check_backbone(name: str) -> None:
-    if name not in BACKBONES:
-        raise ConfigError(f"unknown backbone {name!r}; choices: {sorted(BACKBONES)}")
-
-
-def backbone_cuts(name: str) -> dict[str, int]:
-    """Valid `cut` names of a backbone -> output stride of the feature map there."""
-    check_backbone(name)
-    if name.startswith("resnet"):
-        return dict(_RESNET_CUTS)
-    return {f"features.{i}": s for i, s in enumerate(_FEATURE_STRIDES[name])}
-
-
-def feature_side(name: str, cut: str, image_size: int) -> int:
-    """Side of the square feature map after `cut` for an image_size x image_size input."""
-    cuts = backbone_cuts(name)
-    if cut not in cuts:
-        raise ConfigError(f"unknown cut {cut!r} for {name}; choices: {list(cuts)}")
-    # Every stride-2 conv/pool in these nets pads k // 2, so each halves the side rounding up.
-    return math.ceil(image_size / cuts[cut])
 
 
 def _load_state_dict(path: Path) -> dict[str, Tensor]:
@@ -136,7 +111,7 @@ def build_backbone(name: str, cut: str, weights_path: str | Path | None = None) 
     if weights_path is not None:
         load_backbone_weights(full, name, weights_path)
     if name.startswith("resnet"):
-        order = ["conv1", "bn1", "relu", "maxpool", *_RESNET_CUTS]
+        order = ["conv1", "bn1", "relu", "maxpool", *RESNET_CUTS]
         keep = order[: order.index(cut) + 1]
         return nn.Sequential(OrderedDict((k, getattr(full, k)) for k in keep))
     index = int(cut.split(".")[1])
@@ -194,7 +169,7 @@ class CaptionEncoder(nn.Module):
         """uint8 (B, H, W, 3) -> normalised float (B, 3, S, S), S = config.image_size."""
         bad = images.dtype != torch.uint8 or images.dim() != 4 or images.shape[-1] != 3
         if bad and not torch.jit.is_tracing():  # a traced graph checks its input types itself
-            raise ValueError(
+            raise ConfigError(
                 f"images must be uint8 (B, H, W, 3), got {images.dtype} {tuple(images.shape)}"
             )
         x = images.permute(0, 3, 1, 2).float()  # (B, 3, H, W)

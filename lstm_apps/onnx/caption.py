@@ -2,9 +2,10 @@
 
     lstm-apps export caption runs/caption export/caption
 
-    encoder.onnx  images uint8 (batch, H, W, 3) -> features (batch, K, D), h0, c0
-    decoder.onnx  tokens int64 (batch,), h, c, features -> logprobs (batch, V), h_out, c_out,
-                  alpha (batch, K)
+    encoder.onnx  images uint8 (batch, H, W, 3) -> features (batch, K, D), keys (batch, K, A),
+                  h0, c0 (layers, batch, hidden)
+    decoder.onnx  tokens int64 (batch,), h, c, features, keys -> logprobs (batch, V), h_out,
+                  c_out, alpha (batch, K)
     greedy.onnx   images uint8 (batch, H, W, 3) -> tokens int64 (batch, T), alphas
                   (batch, T, K): the encoder and the whole greedy loop (an ONNX Loop) in one
                   graph, for hosts that cannot run a Python-side loop
@@ -12,13 +13,14 @@
 
 greedy.onnx is assembled from the two exported graphs: the encoder's nodes, then a Loop
 whose body is the decoder step plus ArgMax; tokens after <end> are <pad> (0), and the loop
-stops early once every image has produced <end>.
+stops early once every image has produced <end>. The attention keys (the features'
+projection) are computed once by the encoder and read by every step. Every file's
+metadata and config.json are `CaptionBundle.to_metadata()` (runtime/caption_bundle.py).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +30,29 @@ import torch
 from onnx import TensorProto, helper
 from torch import Tensor, nn
 
-from lstm_apps.data.captions import Vocab
 from lstm_apps.nn.caption import CaptionModel, generate
+from lstm_apps.onnx.caption_card import CaptionExportReport, model_card
 from lstm_apps.onnx.card import bundle_sizes, check_budget
 from lstm_apps.onnx.export import add_metadata, export_onnx
+from lstm_apps.runtime.caption import Captioner
+from lstm_apps.runtime.caption_bundle import FORMAT_VERSION, CaptionBundle
 from lstm_apps.runtime.errors import ParityError
 from lstm_apps.runtime.files import atomic_dir
-from lstm_apps.runtime.search import SearchOptions, search
+from lstm_apps.runtime.search import ArrayState, SearchOptions, search
 from lstm_apps.runtime.session import OnnxModel
+from lstm_apps.runtime.vocab import Vocab
 from lstm_apps.train.checkpoint import save_checkpoint
 
-FORMAT_VERSION = 1
+__all__ = [
+    "FORMAT_VERSION",
+    "CaptionExportReport",
+    "build_greedy",
+    "bundle_metadata",
+    "check_caption_parity",
+    "export_caption",
+]
+ENCODER_OUTPUTS = ["features", "keys", "h0", "c0"]
+DECODER_INPUTS = ["tokens", "h", "c", "features", "keys"]  # = CaptionModel.step's arguments
 
 
 class _Encoder(nn.Module):
@@ -46,45 +60,20 @@ class _Encoder(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         return self.model.encode(images)
 
 
 class _Decoder(_Encoder):
     def forward(  # type: ignore[override]
-        self, tokens: Tensor, h: Tensor, c: Tensor, features: Tensor
+        self, tokens: Tensor, h: Tensor, c: Tensor, features: Tensor, keys: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        return self.model.step(tokens, h, c, features)
-
-
-@dataclass(frozen=True)
-class CaptionExportReport:
-    max_logprob_diff: float  # decoder.onnx vs torch, over the greedy runs checked
-    images_checked: int  # test images whose greedy tokens agree three ways
-    sizes: dict[str, int]  # bytes per file
+        return self.model.step(tokens, h, c, features, keys)
 
 
 def bundle_metadata(model: CaptionModel, vocab: Vocab) -> dict[str, Any]:
-    cfg = model.config
-    return {
-        "format_version": FORMAT_VERSION,
-        "config": cfg.to_dict(),
-        "vocab": vocab.to_json(),
-        "special_tokens": {
-            "pad": vocab.pad_id,
-            "start": vocab.start_id,
-            "end": vocab.end_id,
-            "unk": vocab.unk_id,
-        },
-        "preprocessing": {
-            "input": "uint8 RGB, (batch, H, W, 3), any H and W",
-            "inside_graph": f"bilinear resize to {cfg.image_size}x{cfg.image_size} "
-            "(half-pixel centres, no antialias), /255, minus mean, over std",
-            "mean": list(cfg.mean),
-            "std": list(cfg.std),
-        },
-        "decoding": {"max_len": cfg.max_len, "num_cells": cfg.num_cells},
-    }
+    """What every file of the bundle carries (plus `kind`), and config.json."""
+    return CaptionBundle.create(model.config.to_dict(), vocab).to_metadata()
 
 
 def _prefixed(graph: onnx.GraphProto, prefix: str, keep: dict[str, str]) -> list[onnx.NodeProto]:
@@ -119,13 +108,14 @@ def build_greedy(
     L, H, K = cfg.num_layers, cfg.hidden_size, cfg.num_cells
     enc, dec = encoder.graph, decoder.graph
     enc_nodes = _prefixed(enc, "enc/", {"images": "images"})
-    features, h0, c0 = (f"enc/{o.name}" for o in enc.output)
+    outputs = {o.name: f"enc/{o.name}" for o in enc.output}
+    features, keys, h0, c0 = (outputs[name] for name in ENCODER_OUTPUTS)
 
     const = lambda name, value, dtype: helper.make_node(
         "Constant", [], [name], value=helper.make_tensor(name, dtype, [], [value])
     )
     # body: (iter, cond, tok, h, c, done) -> (cond, tok, h, c, done, out_tok, alpha)
-    keep = {"tokens": "b/tok", "h": "b/h", "c": "b/c", "features": features}
+    keep = {"tokens": "b/tok", "h": "b/h", "c": "b/c", "features": features, "keys": keys}
     body_nodes = _prefixed(dec, "dec/", keep)
     logprobs, h_new, c_new, alpha = (f"dec/{o.name}" for o in dec.output)
     body_nodes += [
@@ -253,8 +243,6 @@ def export_caption(
     max_bytes: int | None = None,
 ) -> CaptionExportReport:
     """Write the bundle atomically. images (N, H, W, 3) uint8: real inputs for parity."""
-    from lstm_apps.onnx.caption_card import model_card
-
     model = model.eval()
     cfg = model.config
     meta = bundle_metadata(model, vocab)
@@ -266,24 +254,28 @@ def export_caption(
 
     def step_args(b: int) -> tuple[Tensor, ...]:
         tok = torch.randint(0, cfg.vocab_size, (b,), generator=g)
+        features = torch.randn(b, K, D, generator=g)
+        with torch.no_grad():
+            keys = model.decoder.keys(features)
         return (tok, torch.randn(L, b, H, generator=g) * 0.3, torch.randn(L, b, H, generator=g)
-                * 0.3, torch.randn(b, K, D, generator=g))  # fmt: skip
+                * 0.3, features, keys)  # fmt: skip
 
     with atomic_dir(out_dir) as tmp:
         export_onnx(
             _Encoder(model), img(1, 96), tmp / "encoder.onnx",
-            input_names=["images"], output_names=["features", "h0", "c0"],
+            input_names=["images"], output_names=ENCODER_OUTPUTS,
             dynamic_axes={"images": {0: "batch", 1: "height", 2: "width"},
-                          "features": {0: "batch"}, "h0": {1: "batch"}, "c0": {1: "batch"}},
+                          "features": {0: "batch"}, "keys": {0: "batch"}, "h0": {1: "batch"},
+                          "c0": {1: "batch"}},
             metadata={**meta, "kind": "caption_encoder"},
             parity_inputs=[img(b, s) for b in (1, 4) for s in (64, 128)],
         )  # fmt: skip
         export_onnx(
             _Decoder(model), step_args(2), tmp / "decoder.onnx",
-            input_names=["tokens", "h", "c", "features"],
+            input_names=DECODER_INPUTS,
             output_names=["logprobs", "h_out", "c_out", "alpha"],
             dynamic_axes={"tokens": {0: "batch"}, "h": {1: "batch"}, "c": {1: "batch"},
-                          "features": {0: "batch"}, "logprobs": {0: "batch"},
+                          "features": {0: "batch"}, "keys": {0: "batch"}, "logprobs": {0: "batch"},
                           "h_out": {1: "batch"}, "c_out": {1: "batch"}, "alpha": {0: "batch"}},
             metadata={**meta, "kind": "caption_decoder"},
             parity_inputs=[step_args(b) for b in (1, 4)],
@@ -302,7 +294,7 @@ def export_caption(
             report.max_logprob_diff, report.images_checked, bundle_sizes(tmp)
         )
         check_budget(report.sizes, max_bytes, out_dir)
-        card = model_card(model, report, metrics or {}, tmp, command)
+        card = model_card(cfg, report, metrics or {}, tmp, command)
         (tmp / "MODEL_CARD.md").write_text(card)
     return report
 
@@ -315,29 +307,33 @@ def check_caption_parity(
     batches: tuple[int, ...] = (1, 4),
 ) -> CaptionExportReport:
     """Greedy tokens must agree three ways (torch, encoder+decoder in onnxruntime,
-    greedy.onnx) on every image, at each batch size; decoder logprobs within 1e-4."""
-    enc = OnnxModel(bundle / "encoder.onnx", intra_op_threads=1)
-    dec = OnnxModel(bundle / "decoder.onnx", intra_op_threads=1)
+    greedy.onnx) on every image, at each batch size; decoder logprobs within 1e-4.
+
+    The onnxruntime side is the runtime's own `Captioner` (its `encoder_state` and `step`,
+    so the feeds checked here are the ones an app sends), reading the metadata just written.
+    """
+    cap = Captioner(bundle / "encoder.onnx", bundle / "decoder.onnx", intra_op_threads=1)
     greedy = OnnxModel(bundle / "greedy.onnx", intra_op_threads=1)
-    cfg = model.config
-    opts = SearchOptions(max_len=cfg.max_len, start_id=vocab.start_id, end_id=vocab.end_id)
+    opts = SearchOptions(max_len=model.config.max_len, start_id=vocab.start_id, end_id=vocab.end_id)
     worst = 0.0
 
-    def ort_step(tokens, state, features):  # type: ignore[no-untyped-def]
+    def checked_step(
+        tokens: np.ndarray, state: ArrayState
+    ) -> tuple[np.ndarray, ArrayState, np.ndarray]:
         nonlocal worst
-        o = dec.run({"tokens": tokens, "h": state[0], "c": state[1], "features": features})
+        logprobs, new, alpha = cap.step(tokens, state)
+        args = (tokens, *state.carried, *state.per_image)  # the order of DECODER_INPUTS
         with torch.no_grad():
-            lp, _, _, _ = model.step(*(torch.from_numpy(np.ascontiguousarray(a)) for a in
-                                       (tokens, state[0], state[1], features)))  # fmt: skip
-        worst = max(worst, float(np.abs(lp.numpy() - o["logprobs"]).max()))
-        return o["logprobs"], (o["h_out"], o["c_out"]), o["alpha"]
+            want = model.step(*(torch.from_numpy(np.ascontiguousarray(a)) for a in args))[0]
+        worst = max(worst, float(np.abs(want.numpy() - logprobs).max()))
+        return logprobs, new, alpha
 
     for b in batches:
         for i in range(0, len(images), b):
             x = np.ascontiguousarray(images[i : i + b])
             want = [h.tokens for h in generate(model, torch.from_numpy(x), opts)]
-            e = enc.run({"images": x})
-            got = [h.tokens for h in search(ort_step, e["features"], (e["h0"], e["c0"]), opts)]
+            state = cap.encoder_state(cap.encoder.run({"images": x}))
+            got = [h.tokens for h in search(checked_step, state, opts)]
             if got != want:
                 raise ParityError(
                     "encoder+decoder.onnx greedy tokens differ from torch at images "

@@ -1,25 +1,33 @@
-"""MODEL_CARD.md for a caption bundle, from the export checks and the run's metrics.json."""
+"""MODEL_CARD.md for a caption bundle, from the export checks and the run's metrics.json.
+
+The card is built from plain values (the config and a `CaptionExportReport`), so this
+module needs nothing of the exporter; `onnx/caption.py` imports it, not the reverse.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from lstm_apps.nn.caption_config import CaptionConfig
 from lstm_apps.onnx.card import data_line, io_lines, reproduce_lines, size_lines
 
-if TYPE_CHECKING:
-    from lstm_apps.nn.caption import CaptionModel
-    from lstm_apps.onnx.caption import CaptionExportReport
+
+@dataclass(frozen=True)
+class CaptionExportReport:
+    max_logprob_diff: float  # decoder.onnx vs torch, over the greedy runs checked
+    images_checked: int  # test images whose greedy tokens agree three ways
+    sizes: dict[str, int]  # bytes per file
 
 
 def model_card(
-    model: CaptionModel,
+    cfg: CaptionConfig,
     report: CaptionExportReport,
     metrics: dict[str, Any],
     bundle: Path,
     command: str,
 ) -> str:
-    cfg = model.config
     tc = metrics.get("train_config", {})
     lines = [
         "# Image captions: CNN encoder + soft attention + LSTM decoder",

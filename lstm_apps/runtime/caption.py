@@ -5,9 +5,13 @@
     for c in cap.caption(["a.png", pil_image, uint8_array], beam_size=3):
         print(c.text, c.score, c.attention.shape)     # attention: (words, grid, grid)
 
-encoder.onnx turns uint8 images of any size into attention features (resizing and
-normalising inside the graph, exactly as in training); decoder.onnx runs one step of the
-LSTM decoder; greedy or beam search (`search.py`, shared with the torch path) drives it.
+encoder.onnx turns uint8 images of any size into attention features and their attention
+keys (resizing and normalising inside the graph, exactly as in training; the keys are the
+features' projection for the additive attention, computed once per image rather than per
+step); decoder.onnx runs one step of the LSTM decoder; greedy or beam search (`search.py`,
+shared with the torch path) drives it. The bundle's settings come from its metadata
+through `CaptionBundle`, checked once at load. `encoder_state` and `step` are the one
+place that maps the graphs' inputs and outputs (the exporter's parity check calls them).
 Images of one size are encoded together; the search runs over the whole batch at once.
 """
 
@@ -23,12 +27,14 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from lstm_apps.runtime.caption_bundle import CaptionBundle
 from lstm_apps.runtime.errors import ImageInputError, InputError, ModelFileError
 from lstm_apps.runtime.image import ImageSource, load_image
-from lstm_apps.runtime.search import SearchOptions, StepState, search
+from lstm_apps.runtime.search import ArrayState, SearchOptions, search
 from lstm_apps.runtime.session import OnnxModel, default_bundle, import_onnxruntime
 
 ENCODE_BATCH = 32  # images per encoder call: bounds memory for long lists
+ENCODER_OUTPUTS = {"features": 0, "keys": 0, "h0": 1, "c0": 1}  # name -> batch axis
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,14 +80,14 @@ class Captioner:
             encoder_opts = {**opts, "session_options": ort_opts}
         self.encoder = OnnxModel(encoder_path, **encoder_opts)
         self.decoder = OnnxModel(decoder_path, **opts)
-        vocab = self.decoder.require_metadata("vocab")
-        self.itos: list[str] = list(vocab["itos"] if isinstance(vocab, dict) else vocab)
-        special = self.decoder.require_metadata("special_tokens")
-        self.start_id, self.end_id = int(special["start"]), int(special["end"])
-        self._hidden = {int(special["pad"]), self.start_id, self.end_id}
-        self.config: dict[str, Any] = self.decoder.require_metadata("config")
-        self.max_len = int(self.config["max_len"])
-        self.grid = round(float(self.decoder.require_metadata("decoding")["num_cells"]) ** 0.5)
+        self.spec = CaptionBundle.from_metadata(self.decoder.metadata, str(decoder_path))
+        missing = set(ENCODER_OUTPUTS) - set(self.encoder.output_names)
+        if missing:
+            raise ModelFileError(f"{encoder_path} lacks the outputs {sorted(missing)}")
+        vocab = self.spec.vocab
+        self.itos: tuple[str, ...] = vocab.itos
+        self.max_len = self.spec.max_len
+        self._hidden = {vocab.pad_id, vocab.start_id, vocab.end_id}
 
     @classmethod
     def from_dir(cls, path: str | os.PathLike[str], **session: Any) -> Captioner:
@@ -96,33 +102,43 @@ class Captioner:
         """The shipped bundle (package data, or export/caption in a source checkout)."""
         return cls.from_dir(default_bundle("caption"), **session)
 
-    def step(
-        self, tokens: npt.NDArray[np.int64], state: StepState, features: npt.NDArray[np.float32]
-    ) -> tuple[npt.NDArray[np.float32], StepState, npt.NDArray[np.float32]]:
-        """One decoder.onnx step, a `search.StepFn`: tokens int64 (N,), state (h, c) each
-        (layers, N, hidden), features (N, K, D) -> logprobs (N, V), (h, c), alpha (N, K)."""
-        o = self.decoder.run({"tokens": tokens, "h": state[0], "c": state[1], "features": features})
-        return o["logprobs"], (o["h_out"], o["c_out"]), o["alpha"]
+    @staticmethod
+    def encoder_state(out: dict[str, npt.NDArray[Any]]) -> ArrayState:
+        """encoder.onnx outputs -> the decoder state the search starts from: (h, c) carried
+        per hypothesis (batch on axis 1), features (N, K, D) and keys (N, K, A) per image."""
+        return ArrayState((out["h0"], out["c0"]), (out["features"], out["keys"]), (1, 1))
 
-    def encode(
-        self, images: Sequence[npt.NDArray[np.uint8]]
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        """RGB uint8 images -> features (N, K, D), h0, c0 (layers, N, hidden); same-size
+    def step(
+        self, tokens: npt.NDArray[np.int64], state: ArrayState
+    ) -> tuple[npt.NDArray[np.float32], ArrayState, npt.NDArray[np.float32]]:
+        """One decoder.onnx step, a `search.StepFn`: tokens int64 (N,), state from
+        `encoder_state` -> logprobs (N, V), the next state, alpha (N, K)."""
+        (h, c), (features, keys) = state.carried, state.per_image
+        o = self.decoder.run({"tokens": tokens, "h": h, "c": c, "features": features, "keys": keys})
+        return o["logprobs"], ArrayState((o["h_out"], o["c_out"]), state.per_image), o["alpha"]
+
+    def encode(self, images: Sequence[npt.NDArray[np.uint8]]) -> ArrayState:
+        """RGB uint8 images -> their decoder state (see `encoder_state`), in order; same-size
         images share one encoder call."""
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, img in enumerate(images):
             groups.setdefault(img.shape, []).append(i)
-        parts: dict[int, tuple[Any, Any, Any]] = {}
+        parts: list[tuple[list[int], dict[str, npt.NDArray[Any]]]] = []
         for same_size in groups.values():
             for k in range(0, len(same_size), ENCODE_BATCH):
                 idx = same_size[k : k + ENCODE_BATCH]
-                out = self.encoder.run({"images": np.stack([images[i] for i in idx])})
-                for j, i in enumerate(idx):
-                    parts[i] = (out["features"][j], out["h0"][:, j], out["c0"][:, j])
-        feats = np.stack([parts[i][0] for i in range(len(images))])
-        h0 = np.stack([parts[i][1] for i in range(len(images))], axis=1)
-        c0 = np.stack([parts[i][2] for i in range(len(images))], axis=1)
-        return feats, h0, c0
+                parts.append(
+                    (idx, self.encoder.run({"images": np.stack([images[i] for i in idx])}))
+                )
+        if len(parts) == 1 and parts[0][0] == list(range(len(images))):
+            return self.encoder_state(parts[0][1])  # one call in order: nothing to gather
+        order = np.argsort(np.concatenate([idx for idx, _ in parts]))
+        return self.encoder_state(
+            {
+                name: np.take(np.concatenate([o[name] for _, o in parts], axis), order, axis)
+                for name, axis in ENCODER_OUTPUTS.items()
+            }
+        )
 
     def caption(
         self,
@@ -148,14 +164,14 @@ class Captioner:
         rgb = [load_image(src, name=_name(src, i)) for i, src in enumerate(items)]
         opts = SearchOptions(
             beam_size=beam_size, max_len=max_len, length_penalty=length_penalty,
-            start_id=self.start_id, end_id=self.end_id,
+            start_id=self.spec.vocab.start_id, end_id=self.spec.vocab.end_id,
         )  # fmt: skip
-        feats, h0, c0 = self.encode(rgb)
+        grid = self.spec.grid
         out = []
-        for hyp in search(self.step, feats, (h0, c0), opts):
+        for hyp in search(self.step, self.encode(rgb), opts):
             keep = [t not in self._hidden for t in hyp.tokens]  # words and their attention
             words = [self.itos[t] for t, k in zip(hyp.tokens, keep, strict=True) if k]
-            att = hyp.alphas[np.array(keep, bool)].reshape(len(words), self.grid, self.grid)
+            att = hyp.alphas[np.array(keep, bool)].reshape(len(words), grid, grid)
             out.append(Caption(" ".join(words), words, hyp.score, att, hyp.finished))
         return out
 

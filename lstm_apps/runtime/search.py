@@ -1,16 +1,21 @@
 """Caption search over any step function: greedy and beam, numpy only (no torch).
 
 One interface (`Search`), two implementations (`GreedySearch`, `BeamSearch`), shared by
-the torch model (`lstm_apps.nn.caption.as_numpy_step`) and the onnxruntime decoder.onnx.
-A step function maps the previous token, a recurrent state and the image features to
-log-probabilities over the vocabulary, the new state and the attention weights:
+the torch model (`lstm_apps.nn.caption.TorchStep`) and the onnxruntime decoder.onnx
+(`lstm_apps.runtime.caption.Captioner.step`). A step function maps the previous token
+and a decoder state to log-probabilities over the vocabulary, the new state and the
+attention weights:
 
-    step(tokens int64 (N,), state (arrays, batch on a known axis each), features (N, K, D))
-        -> logprobs (N, V), new state, alpha (N, K)
+    step(tokens int64 (N,), state) -> logprobs (N, V) numpy, new state, alpha (N, K) numpy
 
-State arrays are opaque to the search except for their batch axis (`state_axes`; for the
-(h, c) pair of decoder.onnx it is axis 1 of (layers, N, hidden)), which is how beams are
-repeated and reordered. Beam search runs all images x beams in one step call per time step.
+The state is opaque to the search: it lives wherever the step keeps it (numpy arrays for
+onnxruntime, torch tensors on the model's device for torch, so no state crosses
+between the two per step). The search only needs three things of it (`DecoderState`):
+its batch size, `repeat(times)` (each image's row `times` times, image-major: the beams
+of one image) and `select(rows)` (row j becomes old row rows[j]: beams reordered after a
+step; rows[j] is always a row of the same image, so per-image inputs such as the image
+features and attention keys need not move). `ArrayState` is that for numpy arrays.
+Beam search runs all images x beams in one step call per time step.
 
 Scoring. A hypothesis's `logprob` is the sum of its token log-probabilities (`<end>`
 included when finished); its `score`, which ranks finished hypotheses, applies the GNMT
@@ -25,15 +30,14 @@ stops when no live beam can still beat its best finished hypothesis (an exact bo
 count of finished ones), else at max_len. With no `<end>` by then, the live beams are
 returned unfinished, best first.
 
-    hyps = search(step, features, (h0, c0), SearchOptions(beam_size=3))  # best per image
+    hyps = search(step, state, SearchOptions(beam_size=3))  # best hypothesis per image
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -41,13 +45,14 @@ import numpy.typing as npt
 from lstm_apps.runtime.errors import InputShapeError
 
 __all__ = [
+    "ArrayState",
     "BeamSearch",
+    "DecoderState",
     "GreedySearch",
     "Hypothesis",
     "Search",
     "SearchOptions",
     "StepFn",
-    "StepState",
     "beam_search",
     "greedy_search",
     "length_penalty",
@@ -55,17 +60,83 @@ __all__ = [
     "search",
 ]
 
-StepState = tuple[npt.NDArray[Any], ...]
 FloatArray = npt.NDArray[np.floating[Any]]
-DEFAULT_STATE_AXES = (1, 1)  # (h, c), each (layers, N, hidden)
+S = TypeVar("S", bound="DecoderState")
 
 
-class StepFn(Protocol):
-    """One decoder step: tokens int64 (N,), state, features (N, K, D) -> logprobs, state, alpha."""
+class DecoderState(Protocol):
+    """What the search needs of a step's state (see the module docstring)."""
+
+    @property
+    def batch(self) -> int:
+        """Rows (hypotheses) in this state."""
+        ...
+
+    def repeat(self: S, times: int) -> S:
+        """Each row `times` times in a row: (r0, r0, r1, r1, ...) for times 2."""
+        ...
+
+    def select(self: S, rows: npt.NDArray[np.intp]) -> S:
+        """Row j of the result is row rows[j]; rows stay within each image's group."""
+        ...
+
+
+class StepFn(Protocol[S]):
+    """One decoder step: tokens int64 (N,), state -> logprobs (N, V), new state, alpha (N, K)."""
 
     def __call__(
-        self, tokens: npt.NDArray[np.int64], state: StepState, features: FloatArray, /
-    ) -> tuple[FloatArray, StepState, FloatArray]: ...
+        self, tokens: npt.NDArray[np.int64], state: S, /
+    ) -> tuple[FloatArray, S, FloatArray]: ...
+
+
+@dataclass(frozen=True, eq=False)
+class ArrayState:
+    """A numpy `DecoderState`. carried : arrays that move with a hypothesis (the recurrent
+    state), batch on `axes` (for decoder.onnx's h and c, each (layers, N, hidden): axis 1);
+    per_image : arrays fixed per image (features (N, K, D), keys (N, K, A)), batch on axis 0.
+    """
+
+    carried: tuple[npt.NDArray[Any], ...]
+    per_image: tuple[npt.NDArray[Any], ...] = ()
+    axes: tuple[int, ...] = (1, 1)
+
+    def __post_init__(self) -> None:
+        if len(self.axes) != len(self.carried):
+            raise InputShapeError(f"{len(self.carried)} state arrays but {len(self.axes)} axes")
+        if not self.carried and not self.per_image:
+            raise InputShapeError("a decoder state needs at least one array")
+        n = self.batch
+        named = [
+            (f"carried[{i}]", s, a)
+            for i, (s, a) in enumerate(zip(self.carried, self.axes, strict=True))
+        ]
+        named += [(f"per_image[{i}]", s, 0) for i, s in enumerate(self.per_image)]
+        for name, s, axis in named:
+            if not -s.ndim <= axis < s.ndim or s.shape[axis] != n:
+                raise InputShapeError(
+                    f"{name} of shape {s.shape} has no batch of {n} on axis {axis}"
+                )
+
+    @property
+    def batch(self) -> int:
+        if self.carried:
+            return int(self.carried[0].shape[self.axes[0]])
+        return int(self.per_image[0].shape[0])
+
+    def repeat(self, times: int) -> ArrayState:
+        return ArrayState(
+            tuple(
+                np.repeat(s, times, axis=a) for s, a in zip(self.carried, self.axes, strict=True)
+            ),
+            tuple(np.repeat(s, times, axis=0) for s in self.per_image),
+            self.axes,
+        )
+
+    def select(self, rows: npt.NDArray[np.intp]) -> ArrayState:
+        carried = tuple(
+            np.take(s, rows, axis=a) for s, a in zip(self.carried, self.axes, strict=True)
+        )
+        return replace(self, carried=carried)
 
 
 @dataclass(frozen=True)
@@ -116,20 +187,6 @@ def _hypothesis(
     )
 
 
-def _check_inputs(features: FloatArray, state: StepState, state_axes: Sequence[int]) -> int:
-    if features.ndim != 3:
-        raise InputShapeError(f"features must be (N, K, D), got shape {features.shape}")
-    n = int(features.shape[0])
-    if len(state_axes) != len(state):
-        raise InputShapeError(f"{len(state)} state arrays but {len(state_axes)} state_axes")
-    for i, (s, axis) in enumerate(zip(state, state_axes, strict=True)):
-        if not -s.ndim <= axis < s.ndim or s.shape[axis] != n:
-            raise InputShapeError(
-                f"state[{i}] of shape {s.shape} has no batch of {n} on axis {axis}"
-            )
-    return n
-
-
 class Search(ABC):
     """Decode a batch of images: the n-best hypotheses per image, best first."""
 
@@ -139,12 +196,10 @@ class Search(ABC):
     @abstractmethod
     def __call__(
         self,
-        step: StepFn,
-        features: FloatArray,
-        state: StepState,
-        state_axes: Sequence[int] = DEFAULT_STATE_AXES,
+        step: StepFn[S],
+        state: S,
     ) -> list[list[Hypothesis]]:
-        """features (N, K, D), initial state (batch N on `state_axes`) -> N lists, best first."""
+        """The initial state of N images -> N lists of hypotheses, best first."""
 
 
 class GreedySearch(Search):
@@ -152,13 +207,11 @@ class GreedySearch(Search):
 
     def __call__(
         self,
-        step: StepFn,
-        features: FloatArray,
-        state: StepState,
-        state_axes: Sequence[int] = DEFAULT_STATE_AXES,
+        step: StepFn[S],
+        state: S,
     ) -> list[list[Hypothesis]]:
         opt = self.options
-        n = _check_inputs(features, state, state_axes)
+        n = state.batch
         tokens = np.full(n, opt.start_id, dtype=np.int64)
         logprob = np.zeros(n, dtype=np.float64)
         length = np.full(n, -1)  # words before <end>; -1 while unfinished
@@ -166,7 +219,7 @@ class GreedySearch(Search):
         alphas: list[FloatArray] = []
         rows = np.arange(n)
         for t in range(opt.max_len):
-            logprobs, state, alpha = step(tokens, state, features)
+            logprobs, state, alpha = step(tokens, state)
             nxt = logprobs.argmax(axis=1).astype(np.int64)  # ties: lowest id, as beam search
             live = length < 0
             logprob[live] += logprobs[rows, nxt][live]
@@ -199,16 +252,13 @@ class BeamSearch(Search):
 
     def __call__(
         self,
-        step: StepFn,
-        features: FloatArray,
-        state: StepState,
-        state_axes: Sequence[int] = DEFAULT_STATE_AXES,
+        step: StepFn[S],
+        state: S,
     ) -> list[list[Hypothesis]]:
         opt = self.options
         beam, end = opt.beam_size, opt.end_id
-        n = _check_inputs(features, state, state_axes)
-        feats = np.repeat(features, beam, axis=0)  # (N*B, K, D), image-major
-        state = tuple(np.repeat(s, beam, axis=a) for s, a in zip(state, state_axes, strict=True))
+        n = state.batch
+        state = state.repeat(beam)  # (N*B) rows, image-major
         scores = np.full((n, beam), -np.inf)  # raw summed logprob of each live beam
         scores[:, 0] = 0.0  # one real beam at first, so no duplicates start
         tokens = np.zeros((n, beam, 0), dtype=np.int64)  # words so far
@@ -218,7 +268,7 @@ class BeamSearch(Search):
         done = np.zeros(n, dtype=bool)
         bound = length_penalty(opt.max_len, opt.length_penalty)
         for _ in range(opt.max_len):
-            logprobs, state, alpha = step(last, state, feats)
+            logprobs, state, alpha = step(last, state)
             vocab, cells = logprobs.shape[1], alpha.shape[1]
             if alphas.shape[3] != cells:  # K is known from the first step on
                 alphas = np.zeros((n, beam, 0, cells), dtype=np.float32)
@@ -251,9 +301,7 @@ class BeamSearch(Search):
             alphas = np.concatenate([alphas[rows, parent], step_alpha[:, :, None]], axis=2)
             scores = np.where(done[:, None], -np.inf, new_scores)
             flat_parent = (np.arange(n)[:, None] * beam + parent).reshape(-1)
-            state = tuple(
-                np.take(s, flat_parent, axis=a) for s, a in zip(state, state_axes, strict=True)
-            )
+            state = state.select(flat_parent.astype(np.intp))
             last = new_tok.reshape(-1)
             if done.all():
                 break
@@ -276,36 +324,19 @@ def make_search(options: SearchOptions) -> Search:
 
 
 def greedy_search(
-    step: StepFn,
-    features: FloatArray,
-    state: StepState,
-    options: SearchOptions | None = None,
-    state_axes: Sequence[int] = DEFAULT_STATE_AXES,
+    step: StepFn[S], state: S, options: SearchOptions | None = None
 ) -> list[Hypothesis]:
     """Greedy decoding (beam_size is ignored): one hypothesis per image."""
-    return [
-        h[0] for h in GreedySearch(options or SearchOptions())(step, features, state, state_axes)
-    ]
+    return [h[0] for h in GreedySearch(options or SearchOptions())(step, state)]
 
 
 def beam_search(
-    step: StepFn,
-    features: FloatArray,
-    state: StepState,
-    options: SearchOptions | None = None,
-    state_axes: Sequence[int] = DEFAULT_STATE_AXES,
+    step: StepFn[S], state: S, options: SearchOptions | None = None
 ) -> list[list[Hypothesis]]:
     """Beam search: per image, up to beam_size hypotheses, best score first."""
-    return BeamSearch(options or SearchOptions())(step, features, state, state_axes)
+    return BeamSearch(options or SearchOptions())(step, state)
 
 
-def search(
-    step: StepFn,
-    features: FloatArray,
-    state: StepState,
-    options: SearchOptions | None = None,
-    state_axes: Sequence[int] = DEFAULT_STATE_AXES,
-) -> list[Hypothesis]:
+def search(step: StepFn[S], state: S, options: SearchOptions | None = None) -> list[Hypothesis]:
     """The best hypothesis per image, by greedy or beam search as `options.beam_size` says."""
-    searcher = make_search(options or SearchOptions())
-    return [h[0] for h in searcher(step, features, state, state_axes)]
+    return [h[0] for h in make_search(options or SearchOptions())(step, state)]
