@@ -75,7 +75,11 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_export_writes_the_spec_and_the_keys_graph_layout(bundle: Path) -> None:
     meta = _meta()
-    assert json.loads((bundle / "config.json").read_text()) == meta
+    config = json.loads((bundle / "config.json").read_text())
+    files = config.pop("files")  # the sha256 of every other file in the bundle
+    assert config == meta
+    every = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()}
+    assert set(files) == every - {"config.json"}  # checkpoint/config.json is listed
     for name, kind in (("encoder", "caption_encoder"), ("decoder", "caption_decoder"),
                        ("greedy", "caption_greedy")):  # fmt: skip
         m = OnnxModel(bundle / f"{name}.onnx")

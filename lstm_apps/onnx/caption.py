@@ -20,7 +20,6 @@ metadata and config.json are `CaptionBundle.to_metadata()` (runtime/caption_bund
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from lstm_apps.runtime.caption import Captioner
 from lstm_apps.runtime.caption_bundle import FORMAT_VERSION, CaptionBundle
 from lstm_apps.runtime.errors import ParityError
 from lstm_apps.runtime.files import atomic_dir
+from lstm_apps.runtime.manifest import write_config
 from lstm_apps.runtime.search import ArrayState, SearchOptions, search
 from lstm_apps.runtime.session import OnnxModel
 from lstm_apps.runtime.vocab import Vocab
@@ -287,7 +287,7 @@ def export_caption(
         onnx.save(greedy, str(tmp / "greedy.onnx"))
         report = check_caption_parity(model, vocab, tmp, images)
         vocab.save(tmp / "vocab.json")
-        (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+        write_config(tmp, meta)  # now for the size table; again at the end with every digest
         extra = {"vocab": list(vocab.itos)}  # for explain / fine-tuning
         save_checkpoint(tmp / "checkpoint", model, kind="caption", extra=extra)
         report = CaptionExportReport(
@@ -296,6 +296,7 @@ def export_caption(
         check_budget(report.sizes, max_bytes, out_dir)
         card = model_card(cfg, report, metrics or {}, tmp, command)
         (tmp / "MODEL_CARD.md").write_text(card)
+        write_config(tmp, meta)  # last: it holds the sha256 of every other file
     return report
 
 

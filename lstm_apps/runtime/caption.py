@@ -30,6 +30,7 @@ from PIL import Image
 from lstm_apps.runtime.caption_bundle import CaptionBundle
 from lstm_apps.runtime.errors import ImageInputError, InputError, ModelFileError
 from lstm_apps.runtime.image import ImageSource, load_image
+from lstm_apps.runtime.manifest import check_agrees, check_json_file, read_config, verify_files
 from lstm_apps.runtime.search import ArrayState, SearchOptions, search
 from lstm_apps.runtime.session import OnnxModel, default_bundle, import_onnxruntime
 
@@ -81,21 +82,37 @@ class Captioner:
         self.encoder = OnnxModel(encoder_path, **encoder_opts)
         self.decoder = OnnxModel(decoder_path, **opts)
         self.spec = CaptionBundle.from_metadata(self.decoder.metadata, str(decoder_path))
-        missing = set(ENCODER_OUTPUTS) - set(self.encoder.output_names)
-        if missing:
-            raise ModelFileError(f"{encoder_path} lacks the outputs {sorted(missing)}")
+        enc_spec = CaptionBundle.from_metadata(self.encoder.metadata, str(encoder_path))
+        if enc_spec.to_metadata() != self.spec.to_metadata():
+            raise ModelFileError(
+                f"{encoder_path} and {decoder_path} are not from one export: their config, "
+                "vocab or preprocessing metadata differ"
+            )
+        self.encoder.expect("caption_encoder", *self.spec.encoder_io())
+        self.decoder.expect("caption_decoder", *self.spec.decoder_io())
         vocab = self.spec.vocab
         self.itos: tuple[str, ...] = vocab.itos
         self.max_len = self.spec.max_len
         self._hidden = {vocab.pad_id, vocab.start_id, vocab.end_id}
 
     @classmethod
-    def from_dir(cls, path: str | os.PathLike[str], **session: Any) -> Captioner:
-        """Load a bundle folder holding encoder.onnx and decoder.onnx."""
+    def from_dir(
+        cls, path: str | os.PathLike[str], *, verify: bool = True, **session: Any
+    ) -> Captioner:
+        """Load a bundle folder holding encoder.onnx and decoder.onnx.
+
+        config.json, vocab.json and the graphs' metadata must agree; verify also checks
+        every file against the sha256 config.json lists (a few ms per MB)."""
         path = Path(path)
         if not path.is_dir():
             raise ModelFileError(f"caption bundle folder not found: {path}")
-        return cls(path / "encoder.onnx", path / "decoder.onnx", **session)
+        config = read_config(path)
+        if verify:
+            verify_files(path, config)
+        cap = cls(path / "encoder.onnx", path / "decoder.onnx", **session)
+        check_agrees(path, config, cap.decoder.metadata)
+        check_json_file(path, "vocab.json", cap.spec.vocab.to_json())
+        return cap
 
     @classmethod
     def default(cls, **session: Any) -> Captioner:

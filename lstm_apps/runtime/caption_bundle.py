@@ -31,10 +31,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from lstm_apps.runtime.errors import DataFormatError, ModelFileError
 from lstm_apps.runtime.spec import MetadataReader
 from lstm_apps.runtime.vocab import Vocab
 
+_IO = dict[str, tuple[type[np.generic], tuple[int | None, ...]]]  # name -> dtype, shape
 FORMAT_VERSION = 2  # 2: encoder.onnx emits `keys`, decoder.onnx takes them; no copies
 KINDS = ("caption_encoder", "caption_decoder", "caption_greedy")
 
@@ -114,6 +117,32 @@ class CaptionBundle:
             std=(std[0], std[1], std[2]),
             format_version=version,
         )
+
+    def _tensors(self) -> dict[str, tuple[type[np.generic], tuple[int | None, ...]]]:
+        f, k = np.float32, self.num_cells
+        state = (f, (self.num_layers, None, self.hidden_size))
+        return {
+            "features": (f, (None, k, self.feature_dim)),
+            "keys": (f, (None, k, self.attention_dim)),
+            "state": state,
+        }
+
+    def encoder_io(self) -> tuple[_IO, _IO]:
+        """encoder.onnx: images uint8 (N, H, W, 3) -> features (N, K, D), keys (N, K, A),
+        h0 and c0 (layers, N, hidden)."""
+        t = self._tensors()
+        outputs = {"features": t["features"], "keys": t["keys"], "h0": t["state"], "c0": t["state"]}
+        return {"images": (np.uint8, (None, None, None, 3))}, outputs
+
+    def decoder_io(self) -> tuple[_IO, _IO]:
+        """decoder.onnx: tokens int64 (N,), h, c, features, keys -> logprobs (N, V), h_out,
+        c_out, alpha (N, K)."""
+        t = self._tensors()
+        inputs = {"tokens": (np.int64, (None,)), "h": t["state"], "c": t["state"],
+                  "features": t["features"], "keys": t["keys"]}  # fmt: skip
+        outputs = {"logprobs": (np.float32, (None, len(self.vocab))), "h_out": t["state"],
+                   "c_out": t["state"], "alpha": (np.float32, (None, self.num_cells))}  # fmt: skip
+        return inputs, outputs
 
     def to_metadata(self) -> dict[str, Any]:
         """The metadata every file of the bundle carries (without `kind`), and config.json."""
