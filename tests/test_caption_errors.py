@@ -4,6 +4,7 @@ bundle fails at load with a ModelFileError naming the file, or it works."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -12,10 +13,11 @@ from typing import Any
 import onnx
 import pytest
 
-from lstm_apps.runtime import ModelFileError
+from lstm_apps.runtime import ImageInputError, ModelFileError
 from lstm_apps.runtime.caption import Captioner
 
 SHIPPED = Path(__file__).resolve().parents[1] / "export" / "caption"
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "images" / "scene1.png"
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -102,3 +104,35 @@ def test_a_vocab_json_that_disagrees_is_refused(tmp_path: Path) -> None:
         Captioner.from_dir(bundle)
     with pytest.raises(ModelFileError, match=r"vocab\.json differs from the graphs"):
         Captioner.from_dir(bundle, verify=False)
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"length_penalty": None}, "length_penalty must be a number from 0 to 10, got None"),
+        ({"length_penalty": 10**9}, "length_penalty must be a number from 0 to 10"),
+        ({"length_penalty": float("nan")}, "length_penalty must be a number from 0 to 10"),
+        ({"beam_size": 10**9}, "beam_size must be an int from 1 to 32, got 1000000000"),
+        ({"beam_size": True}, "beam_size must be an int from 1 to 32, got True"),
+        ({"max_len": 10**9, "length_penalty": 1.0}, "max_len must be an int from 1 to 200"),
+    ],
+)
+def test_search_settings_are_bounded(kw: dict[str, Any], message: str) -> None:
+    from lstm_apps.runtime import InputError
+
+    cap = Captioner.from_dir(SHIPPED)
+    with pytest.raises(InputError, match=re.escape(message)):
+        cap.caption(SAMPLE, **kw)
+
+
+@pytest.mark.parametrize("bad", [None, 5, 2.5])
+def test_caption_refuses_what_is_not_an_image(bad: Any) -> None:
+    from lstm_apps.runtime import InputDTypeError
+
+    with pytest.raises(InputDTypeError, match="images must be a path, a PIL image"):
+        Captioner.from_dir(SHIPPED).caption(bad)
+
+
+def test_a_file_name_too_long_is_an_image_error(tmp_path: Path) -> None:
+    with pytest.raises(ImageInputError, match="cannot open the file"):
+        Captioner.from_dir(SHIPPED).caption(tmp_path / ("x" * 300 + ".png"))

@@ -28,12 +28,15 @@ import numpy.typing as npt
 from PIL import Image
 
 from lstm_apps.runtime.caption_bundle import CaptionBundle
-from lstm_apps.runtime.errors import ImageInputError, InputError, ModelFileError
+from lstm_apps.runtime.errors import ImageInputError, InputDTypeError, InputError, ModelFileError
 from lstm_apps.runtime.image import ImageSource, load_image
 from lstm_apps.runtime.manifest import check_agrees, check_json_file, read_config, verify_files
 from lstm_apps.runtime.search import ArrayState, SearchOptions, search
 from lstm_apps.runtime.session import OnnxModel, default_bundle, import_onnxruntime
 
+MAX_BEAM_SIZE = 32  # beams per image: bounds memory (state is copied per beam)
+MAX_CAPTION_TOKENS = 200  # max_len: bounds time (one decoder call per token)
+MAX_LENGTH_PENALTY = 10.0
 ENCODE_BATCH = 32  # images per encoder call: bounds memory for long lists
 ENCODER_OUTPUTS = {"features": 0, "keys": 0, "h0": 1, "c0": 1}  # name -> batch axis
 
@@ -165,19 +168,43 @@ class Captioner:
         max_len: int | None = None,
         length_penalty: float = 0.0,
     ) -> list[Caption]:
-        """One Caption per image (paths, PIL images or arrays); beam_size 1 is greedy."""
+        """One Caption per image (paths, PIL images or arrays); beam_size 1 is greedy.
+
+        beam_size : 1 to MAX_BEAM_SIZE (32). max_len : tokens per caption, 1 to
+        MAX_CAPTION_TOKENS (200); default the bundle's (the longest caption it was trained
+        for). length_penalty : 0 (summed log-probability) to MAX_LENGTH_PENALTY (10): the
+        score is divided by length ** length_penalty. Anything else is an InputError."""
         single = isinstance(images, (str, os.PathLike, np.ndarray, Image.Image))
+        if not single and not isinstance(images, Sequence):
+            raise InputDTypeError(
+                "Captioner.caption: images must be a path, a PIL image, a numpy array or a "
+                f"list of them, got {type(images).__name__}"
+            )
         items: list[ImageSource] = [images] if single else list(images)  # type: ignore[list-item,arg-type]
         if not items:
             raise ImageInputError("no images given: pass a path, an image, or a list of them")
         max_len = self.max_len if max_len is None else max_len
-        for name, value, ok, want in (
-            ("beam_size", beam_size, isinstance(beam_size, int) and beam_size >= 1, ">= 1"),
-            ("max_len", max_len, isinstance(max_len, int) and max_len >= 1, ">= 1"),
-            ("length_penalty", length_penalty, length_penalty >= 0, ">= 0"),
+        for name, value, top in (
+            ("beam_size", beam_size, MAX_BEAM_SIZE),
+            ("max_len", max_len, MAX_CAPTION_TOKENS),
         ):
-            if not ok:
-                raise InputError(f"Captioner.caption: {name} must be {want}, got {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, np.integer))
+                or not (1 <= value <= top)
+            ):
+                raise InputError(
+                    f"Captioner.caption: {name} must be an int from 1 to {top}, got {value!r}"
+                )
+        ok = isinstance(length_penalty, (int, float, np.floating)) and not isinstance(
+            length_penalty, bool
+        )
+        if not ok or not 0 <= length_penalty <= MAX_LENGTH_PENALTY:  # NaN fails too
+            raise InputError(
+                f"Captioner.caption: length_penalty must be a number from 0 to "
+                f"{MAX_LENGTH_PENALTY:g}, got {length_penalty!r}"
+            )
+        beam_size, max_len, length_penalty = int(beam_size), int(max_len), float(length_penalty)
         rgb = [load_image(src, name=_name(src, i)) for i, src in enumerate(items)]
         opts = SearchOptions(
             beam_size=beam_size, max_len=max_len, length_penalty=length_penalty,

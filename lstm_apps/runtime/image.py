@@ -110,11 +110,15 @@ def _from_array(arr: npt.NDArray[Any], label: str) -> npt.NDArray[np.uint8]:
 
 
 def _from_file(path: Path, label: str) -> npt.NDArray[np.uint8]:
-    if not path.exists():
-        raise ImageInputError(f"{label}: no such file")
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ImageInputError(f"{label}: no such file") from None
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte, no permission, ...
+        raise ImageInputError(f"{label}: cannot open the file ({e})") from e
     if not path.is_file():
         raise ImageInputError(f"{label}: not a file")
-    if path.stat().st_size == 0:
+    if st.st_size == 0:
         raise ImageInputError(f"{label}: the file is empty")
     try:
         with warnings.catch_warnings():
