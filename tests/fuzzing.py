@@ -73,12 +73,21 @@ def damage_copy(
     return f, not f.exists() or f.read_bytes() != original, original
 
 
-def check_verified_load(f: Path, changed: bool, original: bytes) -> None:
-    """A bundle loaded with verify=True: only a change that leaves config.json saying the
-    same thing (bytes differ, the JSON does not) may have passed."""
-    if changed:
-        assert f.name == "config.json"
-        assert json.loads(f.read_bytes()) == json.loads(original)
+def load_damaged(
+    load: Any, use: Any, bundle: Path, f: Path, changed: bool, original: bytes
+) -> None:
+    """Load a damaged bundle with and without verify: it fails with an error naming the
+    bundle, or it loads and `use(model)` works. With verify, only a change that leaves
+    config.json saying the same thing (bytes differ, the JSON does not) may load."""
+    for verify in (True, False):
+        model, err = bounded(load, bundle, verify=verify)
+        if err is not None:
+            assert str(bundle) in str(err)
+            continue
+        use(model)
+        if verify and changed:
+            assert f.name == "config.json"
+            assert json.loads(f.read_bytes()) == json.loads(original)
 
 
 def write_tally() -> None:
