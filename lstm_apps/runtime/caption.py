@@ -173,7 +173,8 @@ class Captioner:
         beam_size : 1 to MAX_BEAM_SIZE (32). max_len : tokens per caption, 1 to
         MAX_CAPTION_TOKENS (200); default the bundle's (the longest caption it was trained
         for). length_penalty : 0 (summed log-probability) to MAX_LENGTH_PENALTY (10): the
-        exponent a of the GNMT penalty ((5 + length) / 6) ** a that divides the score. Anything else is an InputError."""
+        exponent a of the GNMT penalty ((5 + length) / 6) ** a that divides the score.
+        Anything else is an InputError."""
         single = isinstance(images, (str, os.PathLike, np.ndarray, Image.Image))
         if not single and not isinstance(images, Sequence):
             raise InputDTypeError(

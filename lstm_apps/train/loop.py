@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from lstm_apps.runtime.errors import ConfigError, DataFormatError
-from lstm_apps.runtime.files import write_text_atomic
+from lstm_apps.runtime.files import recover_dir, write_text_atomic
 
 T = TypeVar("T")
 
@@ -184,6 +184,8 @@ def resume_run(
     been written with the same fingerprint (training config, vocabulary, ...)."""
     from lstm_apps.train.checkpoint import load_checkpoint
 
+    for folder in ("last", "best"):  # finish or undo a swap a kill interrupted; clean up
+        recover_dir(out / folder)
     if not (resume and (out / "last" / "config.json").is_file()):
         (out / "history.jsonl").unlink(missing_ok=True)
         return RunState()
@@ -198,6 +200,10 @@ def resume_run(
         ck.extra["epoch"] + 1, ck.extra["best_score"], ck.extra["history"],
         Stopwatch(ck.extra["seconds"]),
     )  # fmt: skip
+    # last/ is the truth: a kill between saving it and appending to history.jsonl (or in
+    # the middle of the append) must not leave the log short or torn
+    lines = "".join(json.dumps(h) + "\n" for h in state.history)
+    write_text_atomic(out / "history.jsonl", lines)
     log(f"resuming from {out / 'last'} at epoch {state.epoch + 1}")
     return state
 
