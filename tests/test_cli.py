@@ -20,10 +20,11 @@ def test_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     assert "(default: None)" not in text
 
 
-def test_stream_refuses_a_non_positive_chunk(capsys: pytest.CaptureFixture[str]) -> None:
-    for bad in ("0", "-5"):
+def test_stream_refuses_a_chunk_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in ("0", "-5", "inf", "nan", "1e12"):
         assert main(["stream", str(SPEECH / "stream.wav"), "--chunk-ms", bad]) == 2
-        assert "--chunk-ms must be positive" in capsys.readouterr().err
+        line = _one_clean_line(capsys.readouterr().err)
+        assert f"--chunk-ms must be from 0 to 600000 ms, got {float(bad):g}" in line
 
 
 def test_classify_points_long_recordings_to_stream(capsys: pytest.CaptureFixture[str]) -> None:
@@ -37,8 +38,13 @@ def test_classify_points_long_recordings_to_stream(capsys: pytest.CaptureFixture
 
 def test_caption_names_the_bad_option(capsys: pytest.CaptureFixture[str]) -> None:
     image = str(ROOT / "samples" / "images" / "scene1.png")
-    assert main(["caption", image, "--beam", "0"]) == 2
-    assert "beam_size must be >= 1, got 0" in capsys.readouterr().err
+    for flag, value, message in (
+        ("--beam", "0", "beam_size must be an int from 1 to 32, got 0"),
+        ("--beam", "1000000000", "beam_size must be an int from 1 to 32, got 1000000000"),
+        ("--attention-png", "/proc/forbidden", "cannot write the attention picture"),
+    ):
+        assert main(["caption", image, flag, value]) == 2
+        assert message in _one_clean_line(capsys.readouterr().err)
 
 
 def _one_clean_line(err: str) -> str:

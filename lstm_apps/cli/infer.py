@@ -73,11 +73,16 @@ def _classify(args: argparse.Namespace, command: str) -> int:
     return 0
 
 
+MAX_CHUNK_MS = 600_000.0  # 10 minutes, the longest audio load_audio reads
+
+
 def _stream(args: argparse.Namespace, command: str) -> int:
     from lstm_apps.runtime.audio import load_audio
 
-    if not args.chunk_ms > 0:
-        raise ConfigError(f"--chunk-ms must be positive, got {args.chunk_ms:g}")
+    if not 0 < args.chunk_ms <= MAX_CHUNK_MS:  # NaN and inf fail too
+        raise ConfigError(
+            f"--chunk-ms must be from 0 to {MAX_CHUNK_MS:g} ms, got {args.chunk_ms:g}"
+        )
     clf = _speech_model(args)
     x = load_audio(args.wav, target_rate=clf.sample_rate)
     overrides = {} if args.threshold is None else {"threshold": args.threshold}

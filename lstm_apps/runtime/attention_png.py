@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw
 
+from lstm_apps.runtime.errors import InputError
 from lstm_apps.runtime.files import atomic_file
 
 TILE = 160  # px per word tile
@@ -52,6 +53,9 @@ def save_attention_png(
         x, y = (i % cols) * TILE, (i // cols) * (TILE + LABEL)
         sheet.paste(tile, (x, y))
         draw.text((x + 4, y + TILE + 3), word, fill="black")
-    with atomic_file(path) as tmp:
-        sheet.save(tmp, format="PNG")
+    try:
+        with atomic_file(path) as tmp:
+            sheet.save(tmp, format="PNG")
+    except OSError as e:  # a folder that cannot be made or written: the caller's path
+        raise InputError(f"{path}: cannot write the attention picture ({e})") from e
     return Path(path)
