@@ -91,3 +91,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as e:  # the file system said no (full disk, permissions): one line
+        print(f"lstm-apps: error: {e}", file=sys.stderr)
+        return 1

@@ -260,7 +260,7 @@ def export_caption(
         return (tok, torch.randn(L, b, H, generator=g) * 0.3, torch.randn(L, b, H, generator=g)
                 * 0.3, features, keys)  # fmt: skip
 
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, replaces="config.json") as tmp:
         export_onnx(
             _Encoder(model), img(1, 96), tmp / "encoder.onnx",
             input_names=["images"], output_names=ENCODER_OUTPUTS,

@@ -190,7 +190,7 @@ def export_speech(
         raise ValueError(f"clips must be (N, samples) with N > 0, got {clips.shape}")
     g = torch.Generator().manual_seed(0)
     wav = lambda b, s: (torch.randn(b, s, generator=g) * 0.1,)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, replaces="config.json") as tmp:
         rep = export_onnx(
             net, wav(1, 16000), tmp / "model.onnx",
             input_names=["waveform"], output_names=["logits"],

@@ -30,7 +30,13 @@ from PIL import Image
 from lstm_apps.runtime.caption_bundle import CaptionBundle
 from lstm_apps.runtime.errors import ImageInputError, InputDTypeError, InputError, ModelFileError
 from lstm_apps.runtime.image import ImageSource, load_image
-from lstm_apps.runtime.manifest import check_agrees, check_json_file, read_config, verify_files
+from lstm_apps.runtime.manifest import (
+    check_agrees,
+    check_json_file,
+    read_config,
+    require_listed,
+    verify_files,
+)
 from lstm_apps.runtime.search import ArrayState, SearchOptions, search
 from lstm_apps.runtime.session import OnnxModel, default_bundle, import_onnxruntime
 
@@ -112,6 +118,7 @@ class Captioner:
         config = read_config(path)
         if verify:
             verify_files(path, config)
+        require_listed(path, config, ["encoder.onnx", "decoder.onnx"])
         cap = cls(path / "encoder.onnx", path / "decoder.onnx", **session)
         check_agrees(path, config, cap.decoder.metadata)
         check_json_file(path, "vocab.json", cap.spec.vocab.to_json())

@@ -54,6 +54,17 @@ def check_bundle(path: str | os.PathLike[str]) -> BundleCheck:
     files = verify_files(path, config)
     present = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()}
     unlisted = tuple(sorted(present - set(files) - {"config.json"})) if files else ()
+    try:
+        smoke = _smoke(path, kind)
+    except ModelFileError:
+        raise
+    except Exception as e:  # onnxruntime's own errors: the bundle loads but does not run
+        raise ModelFileError(f"{path}: loads, but one inference on neutral input fails: {e}") from e
+    return BundleCheck(path, kind, files, unlisted, smoke)
+
+
+def _smoke(path: Path, kind: str) -> str:
+    """One inference on neutral input: silence (speech) or a grey image (caption)."""
     if kind == "speech":
         from lstm_apps.runtime.speech import SpeechClassifier
 
@@ -73,4 +84,4 @@ def check_bundle(path: str | os.PathLike[str]) -> BundleCheck:
         cap = Captioner.from_dir(path, intra_op_threads=1)
         c = cap.caption(np.full((64, 64, 3), 128, np.uint8), beam_size=1)[0]
         smoke = f"a grey image -> {c.text!r}"
-    return BundleCheck(path, kind, files, unlisted, smoke)
+    return smoke

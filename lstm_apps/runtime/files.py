@@ -7,21 +7,32 @@ goes missing, even if the process is killed at any instant:
 - elsewhere, by two renames (old aside to `.NAME.PID.XXXX.old/x`, new into place). A kill
   between them leaves the old folder aside; the next `atomic_dir` on the same path (the
   rerun) puts it back before it starts, so the old folder is never lost.
-Temporary folders carry the writer's process id; `atomic_dir` removes those of writers that
-are no longer running, so a killed export or training leaves nothing behind for long.
+Each writer holds an flock on its temporary folders while it runs; `atomic_dir` (and
+`recover_dir`) removes the folders nobody holds, so a killed export or training leaves
+nothing behind once the path is written again. The lock, not the process id in the name,
+decides: it works across containers sharing a volume and after a restart reuses a pid.
+Without flock (Windows) nothing is reaped or recovered automatically. Nothing is fsynced:
+the guarantee is against a killed process, not against power loss.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
+import re
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no flock, so nothing is ever reaped
+    fcntl = None  # type: ignore[assignment]
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -72,52 +83,112 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, f"cannot swap {a} and {b}: {os.strerror(err)}")
 
 
-def _alive(pid: int) -> bool:
+def _lock(folder: Path) -> int | None:
+    """Hold an exclusive flock on `folder` itself for as long as the fd stays open: how
+    other processes (other containers on the host, other NFS clients) tell a live writer
+    from a killed one. None where there is no flock (Windows): nothing is ever reaped."""
+    if fcntl is None:
+        return None
+    fd = os.open(folder, os.O_RDONLY)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _abandoned(folder: Path) -> bool:
+    """True when no process holds `folder`'s lock: its writer was killed or crashed."""
+    if fcntl is None:
+        return False  # cannot tell: keep it
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return False  # gone already, or not ours to open
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # held: a live writer
+    finally:
+        os.close(fd)  # also releases the probe's lock
     return True
 
 
-def _leftovers(path: Path) -> list[tuple[Path, int]]:
-    """The temporary folders of writers of `path`: (folder, writer pid)."""
-    out = []
-    for p in path.parent.glob(f".{path.name}.*"):
-        parts = p.name[len(path.name) + 2 :].split(".")  # PID.XXXX.tmp / PID.XXXX.old
-        if len(parts) == 3 and parts[0].isdigit() and parts[2] in ("tmp", "old") and p.is_dir():
-            out.append((p, int(parts[0])))
-    return out
+def _locked_tempdir(path: Path, suffix: str, held: list[int]) -> Path:
+    """A new `.NAME.PID.XXXX<suffix>` beside `path`, locked before it gets a name that
+    `recover_dir` looks at (it is made as `.new` and renamed: the lock follows the inode)."""
+    made = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".new",
+                                 dir=path.parent))  # fmt: skip
+    fd = _lock(made)
+    if fd is not None:
+        held.append(fd)
+    final = made.with_name(made.name[: -len(".new")] + suffix)
+    os.rename(made, final)
+    return final
+
+
+def _leftovers(path: Path) -> list[Path]:
+    """The temporary folders (`.NAME.PID.XXXX.tmp` / `.old`) of writers of `path`."""
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.[0-9]+\.[^.]+\.(tmp|old)$")
+    try:
+        entries = list(os.scandir(path.parent))
+    except FileNotFoundError:
+        return []
+    return [
+        Path(e.path) for e in entries if pattern.match(e.name) and e.is_dir(follow_symlinks=False)
+    ]
 
 
 def recover_dir(path: str | os.PathLike[str]) -> None:
     """Finish what a killed `atomic_dir` on `path` left: put an old folder that was set
-    aside back if `path` is missing, and remove the temporary folders of dead writers."""
+    aside back if `path` is missing, and remove the temporary folders of writers that are
+    gone (no process holds their lock)."""
     path = Path(path)
-    dead = [(p, pid) for p, pid in _leftovers(path) if pid != os.getpid() and not _alive(pid)]
-    for p, _ in sorted(dead, key=lambda t: t[0].stat().st_mtime, reverse=True):
+    dead = [p for p in _leftovers(path) if _abandoned(p)]
+
+    def mtime(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except FileNotFoundError:  # another process recovered it meanwhile
+            return 0.0
+
+    for p in sorted(dead, key=mtime, reverse=True):
         if p.suffix == ".old" and (p / "x").is_dir() and not path.exists():
-            os.rename(p / "x", path)  # the newest old folder of a swap that never finished
-    for p, _ in dead:
+            with contextlib.suppress(FileNotFoundError):  # another process was first
+                os.rename(p / "x", path)  # the newest old folder of a swap that never finished
+    for p in dead:
         shutil.rmtree(p, ignore_errors=True)
 
 
 @contextmanager
-def atomic_dir(path: str | os.PathLike[str], *, replace: bool = True) -> Iterator[Path]:
+def atomic_dir(
+    path: str | os.PathLike[str], *, replace: bool = True, replaces: str | None = None
+) -> Iterator[Path]:
     """Yield a temporary directory beside `path`; on success it takes `path`'s place.
 
     With `replace`, an existing directory at `path` is swapped out and removed only after
     the new one is in place; otherwise an existing `path` raises FileExistsError.
+    replaces: a file name the existing folder must hold to be replaced (e.g. "config.json"
+    for a bundle): anything else at `path` (a run folder, a home directory given as OUT
+    by mistake) raises FileExistsError instead of being deleted.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     recover_dir(path)
     if path.exists() and not replace:
         raise FileExistsError(f"{path} already exists")
-    prefix = f".{path.name}.{os.getpid()}."
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=path.parent))
+    usable = not path.exists() or (
+        path.is_dir()
+        and (replaces is None or (path / replaces).is_file() or not any(path.iterdir()))
+    )
+    if not usable:
+        raise FileExistsError(
+            f"{path} exists and is not what this writes (it has no {replaces}): refusing "
+            "to replace it; pass a new or empty folder"
+        )
+    held: list[int] = []
+    tmp = _locked_tempdir(path, ".tmp", held)
     try:
         yield tmp
         os.chmod(tmp, _umask_mode(0o777))  # mkdtemp makes 0700
@@ -127,12 +198,18 @@ def atomic_dir(path: str | os.PathLike[str], *, replace: bool = True) -> Iterato
         if path.exists() and _exchange(tmp, path):
             shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old folder
         elif path.exists():
-            old = Path(tempfile.mkdtemp(prefix=prefix, suffix=".old", dir=path.parent))
+            old = _locked_tempdir(path, ".old", held)
             os.rename(path, old / "x")
-            os.rename(tmp, path)  # a kill before this line: recover_dir puts old/x back
+            try:
+                os.rename(tmp, path)  # a kill before this line: recover_dir puts old/x back
+            except OSError:
+                os.rename(old / "x", path)  # a full disk, a racing writer: undo at once
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        for fd in held:
+            os.close(fd)

@@ -88,6 +88,15 @@ def check_json_file(folder: Path, name: str, want: Any) -> None:
         )
 
 
+def require_listed(folder: Path, config: Mapping[str, Any], names: list[str]) -> None:
+    """When config.json lists digests, every graph the runtime loads must be among them: a
+    file slipped in beside a bundle is not part of it."""
+    listed = config.get(FILES_KEY)
+    for name in names:
+        if isinstance(listed, dict) and name not in listed:
+            raise ModelFileError(f"{folder / name}: not listed in {CONFIG_JSON}'s files")
+
+
 def verify_files(folder: Path, config: Mapping[str, Any]) -> dict[str, str]:
     """Recompute every digest config.json lists; returns them, or raises ModelFileError
     naming the first file that is missing or changed. {} for bundles without checksums."""

@@ -34,7 +34,13 @@ import numpy.typing as npt
 from lstm_apps.runtime.audio import fit_length, load_audio
 from lstm_apps.runtime.detect import DetectorConfig, softmax
 from lstm_apps.runtime.errors import AudioInputError, InputDTypeError, ModelFileError
-from lstm_apps.runtime.manifest import check_agrees, check_json_file, read_config, verify_files
+from lstm_apps.runtime.manifest import (
+    check_agrees,
+    check_json_file,
+    read_config,
+    require_listed,
+    verify_files,
+)
 from lstm_apps.runtime.session import OnnxModel, default_bundle
 from lstm_apps.runtime.speech_bundle import SpeechBundle
 from lstm_apps.runtime.speech_stream import CommandStream, StreamModel
@@ -122,6 +128,7 @@ class SpeechClassifier:
             verify_files(path, config)
         model = path / ("model.int8.onnx" if int8 else "model.onnx")
         stream = path / "stream.onnx"
+        require_listed(path, config, [model.name, *([stream.name] if stream.is_file() else [])])
         clf = cls(model, stream if stream.is_file() else None, **session)
         check_agrees(path, config, clf.model.metadata)
         check_json_file(path, "labels.json", list(clf.labels))

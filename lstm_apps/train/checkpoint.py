@@ -66,7 +66,7 @@ def save_checkpoint(
     header = {"kind": kind, "config": config.to_dict(), "extra": extra or {}}
     text = json.dumps(header, indent=2, sort_keys=True)
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path, replaces="config.json") as tmp:
         save_file(weights, str(tmp / "model.safetensors"), metadata={"lstm_apps": text})
         (tmp / "config.json").write_text(text + "\n", encoding="utf-8")
         if state:
