@@ -91,25 +91,6 @@ def test_config_errors_are_value_errors_that_name_the_setting() -> None:
     assert off.speed == off.warp == (1.0, 1.0) and off.time_masks == off.freq_masks == 0
 
 
-def test_nothing_outside_the_cli_imports_it() -> None:
-    import ast
-
-    package = ROOT / "lstm_apps"
-    offenders = []
-    for path in sorted(package.rglob("*.py")):
-        if (package / "cli") in path.parents:
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
-            if any(n == "lstm_apps.cli" or n.startswith("lstm_apps.cli.") for n in names):
-                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    assert offenders == ["lstm_apps/__main__.py:1"]  # `python -m lstm_apps`: the CLI itself
-
-
 class _Called(Exception):
     """Raised by a stand-in library function once it has recorded its arguments."""
 
