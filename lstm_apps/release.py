@@ -83,6 +83,7 @@ def _speech_plan(work: Path, out: Path, *, quick: bool, seed: int) -> list[Step]
     from lstm_apps.eval.tune import tune_detector
     from lstm_apps.nn.speech import SpeechConfig
     from lstm_apps.onnx.runs import export_speech_run
+    from lstm_apps.train.engine import Setup
     from lstm_apps.train.speech import SpeechTrainConfig, train_speech
 
     data, run, bundle = work / "data" / "speech", work / "runs" / "speech", out / "speech"
@@ -125,7 +126,7 @@ def _speech_plan(work: Path, out: Path, *, quick: bool, seed: int) -> list[Step]
     train = ["--epochs", "1", "--hidden", "32", "--layers", "1", "--threads", "1"]
     train_argv = ["train", "speech", "--data", s(data), "--out", s(run), "--seed", s(seed),
                   *(train if quick else ["--epochs", "35"]), "--val-data", s(flite)]  # fmt: skip
-    fit = partial(train_speech, s(data), s(run), cfg, resume=True, val_data=s(flite))
+    fit = partial(train_speech, s(data), s(run), cfg, resume=True, val_data=s(flite), setup=Setup())
 
     tune = ["eval", "detector", s(run), "--data", s(flite), "--split", "validation"]
     tune += ["--recordings", "1", "--noise-minutes", "0.5"] if quick else []
@@ -173,6 +174,7 @@ def _caption_plan(work: Path, out: Path, *, quick: bool, seed: int) -> list[Step
     from lstm_apps.nn.caption import CaptionConfig
     from lstm_apps.onnx.runs import export_caption_run
     from lstm_apps.train.caption import CaptionTrainConfig, train_caption
+    from lstm_apps.train.engine import Setup
 
     data, run, bundle = work / "data" / "caption", work / "runs" / "caption", out / "caption"
     s = str
@@ -188,7 +190,7 @@ def _caption_plan(work: Path, out: Path, *, quick: bool, seed: int) -> list[Step
     train = ["--epochs", "1", "--image-size", "64", "--hidden", "32", "--threads", "1"]
     train_argv = ["train", "caption", "--data", s(data), "--out", s(run), "--seed", s(seed),
                   *(train if quick else ["--epochs", "15"])]  # fmt: skip
-    fit = partial(train_caption, s(data), s(run), cfg, resume=True)
+    fit = partial(train_caption, s(data), s(run), cfg, resume=True, setup=Setup(), cache="auto")
     # a one-epoch model is near chance: parity of tokens is checked, not skill
     export = _export_step(
         "caption", run, bundle, export_caption_run, ["--parity-images", "8"] if quick else [],

@@ -26,12 +26,8 @@ from lstm_apps.runtime import (
 from lstm_apps.runtime.caption import Captioner
 from lstm_apps.runtime.image import load_image
 from lstm_apps.runtime.session import OnnxModel
-from lstm_apps.train.caption import (
-    CaptionTrainConfig,
-    load_caption_split,
-    make_batch,
-    train_caption,
-)
+from lstm_apps.train.caption import CaptionTrainConfig, load_caption_split, train_caption
+from lstm_apps.train.caption_data import Augment, CaptionTrainSet, ImageSource
 from lstm_apps.train.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -91,11 +87,11 @@ def test_mirrors_swap_the_words_that_change(data: Path) -> None:
     train = load_caption_split(data, "train")
     vocab = Vocab.build([c for caps in train.captions for c in caps])
     i = next(k for k, caps in enumerate(train.captions) if "left" in caps[0])
-    cfg = replace(TINY, hflip=1.0, vflip=0.0, noise_std=0.0)
-    images, ids = make_batch(train, np.array([i]), vocab, cfg, np.random.default_rng(0))
-    words = vocab.decode(ids[0].tolist())
-    assert words == ["right" if w == "left" else w for w in train.captions[i][0]]
-    np.testing.assert_array_equal(images[0].numpy(), train.images[i][:, ::-1])
+    mirror = Augment(hflip=1.0, vflip=0.0, jpeg=0.0, noise_std=0.0)
+    data = CaptionTrainSet(ImageSource(train.items, 128), vocab, mirror, seed=0)
+    image, ids = data[i]
+    assert vocab.decode(ids) == ["right" if w == "left" else w for w in train.captions[i][0]]
+    np.testing.assert_array_equal(image, train.images[i][:, ::-1])
 
 
 def test_bundle_files_and_greedy_graph(bundle: Path, data: Path) -> None:

@@ -7,7 +7,26 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # torch: imported by the handlers only
     from lstm_apps.train.caption import CaptionTrainConfig
+    from lstm_apps.train.engine import Setup
     from lstm_apps.train.speech import SpeechTrainConfig
+
+BATCH_HELP = "{what} per step, over all processes (torchrun: each takes batch / N)"
+
+
+def add_setup_options(p: argparse.ArgumentParser, workers: int) -> None:
+    """--device, --precision, --workers: how a run computes, not what it learns."""
+    p.add_argument(
+        "--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+        help="where to compute; auto: cuda if present, else mps, else cpu (default: auto)",
+    )  # fmt: skip
+    p.add_argument(
+        "--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+        help="autocast precision; fp16 adds a gradient scaler (default: fp32)",
+    )  # fmt: skip
+    p.add_argument(
+        "--workers", type=int, default=workers,
+        help=f"DataLoader worker processes that read and prepare data (default: {workers})",
+    )  # fmt: skip
 
 
 def add_parser(sub: Any) -> None:
@@ -22,7 +41,7 @@ def add_parser(sub: Any) -> None:
         help="a second validation folder from another generator (e.g. `lstm-apps data flite`); "
         "never trained on, reported beside the own validation and used to pick the best epoch",
     )  # fmt: skip
-    s.add_argument("--batch-size", type=int, default=64, help="clips per step")
+    s.add_argument("--batch-size", type=int, default=64, help=BATCH_HELP.format(what="clips"))
     s.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     s.add_argument("--hidden", type=int, default=128, help="LSTM width")
     s.add_argument("--layers", type=int, default=2, help="LSTM layers")
@@ -32,6 +51,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--seed", type=int, default=0, help="same seed, same result")
     s.add_argument("--no-augment", action="store_true", help="train on clean clips only")
     s.add_argument("--no-resume", action="store_true", help="ignore an existing last/")
+    add_setup_options(s, workers=0)
     s.set_defaults(func=_speech)
 
     s = tsub.add_parser("caption", help="the attention captioner")
@@ -40,7 +60,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument(
         "--epochs", type=int, default=15, help="passes over the training split (shipped: 15 on 20k)"
     )
-    s.add_argument("--batch-size", type=int, default=64, help="images per step")
+    s.add_argument("--batch-size", type=int, default=64, help=BATCH_HELP.format(what="images"))
     s.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     s.add_argument("--backbone", default="mobilenet_v3_small", help="torchvision backbone")
     s.add_argument("--weights", default=None, help="local torchvision weights file (optional)")
@@ -62,6 +82,12 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--threads", type=int, default=2, help="torch threads")
     s.add_argument("--seed", type=int, default=0, help="same seed, same result")
     s.add_argument("--no-resume", action="store_true", help="ignore an existing last/")
+    s.add_argument(
+        "--cache", default="auto", metavar="auto|always|never|DIR",
+        help="keep the images resized to --image-size in OUT/cache (or DIR) for fast epochs; "
+        "auto: when they fit in 8 GB (default: auto)",
+    )  # fmt: skip
+    add_setup_options(s, workers=0)
     s.set_defaults(func=_caption)
 
 
@@ -97,13 +123,19 @@ def caption_config(args: argparse.Namespace) -> CaptionTrainConfig:
     )  # fmt: skip
 
 
+def setup(args: argparse.Namespace) -> Setup:
+    from lstm_apps.train.engine import Setup
+
+    return Setup(device=args.device, precision=args.precision, workers=args.workers)
+
+
 def _speech(args: argparse.Namespace, command: str) -> int:
     from lstm_apps.train.speech import train_speech
 
     cfg = speech_config(args)
     train_speech(
         args.data, args.out, cfg, resume=not args.no_resume, val_data=args.val_data,
-        command=command,
+        command=command, setup=setup(args),
     )  # fmt: skip
     return 0
 
@@ -112,5 +144,8 @@ def _caption(args: argparse.Namespace, command: str) -> int:
     from lstm_apps.train.caption import train_caption
 
     cfg = caption_config(args)
-    train_caption(args.data, args.out, cfg, resume=not args.no_resume, command=command)
+    train_caption(
+        args.data, args.out, cfg, resume=not args.no_resume, command=command,
+        setup=setup(args), cache=args.cache,
+    )  # fmt: skip
     return 0

@@ -99,8 +99,10 @@ class SpeechClassifierNet(nn.Module):
         h, state = self.decoder(feats, state)
         return self.head(self.dropout(h)), state
 
-    def forward(self, waveform: Tensor) -> Tensor:
-        logits, _ = self.classify_frames(self.features(waveform))
+    def forward(self, x: Tensor, frames: bool = False) -> Tensor:
+        """Waveforms (B, S) -> logits (B, C) at the last frame; frames=True: x is already
+        normalised features (B, T, F) (the training step, through DDP's wrapper)."""
+        logits, _ = self.classify_frames(x if frames else self.features(x))
         return logits[:, -1]
 
 

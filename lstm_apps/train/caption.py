@@ -2,14 +2,16 @@
 
     lstm-apps data shapes data/shapes                      # 20,000 scenes, ~45 s
     lstm-apps train caption --data data/shapes --out runs/caption   # 15 epochs, ~19 min
+    torchrun --nproc_per_node 2 -m lstm_apps train caption --data D --out R --device cuda
 
-The run directory holds `last/` (resumable), `best/` (best validation score), `vocab.json`,
-`metrics.json` and `history.jsonl`. Rerun the same command to resume after an interruption.
+Images of any size and mode stream from disk through DataLoader workers (caption_data.py);
+`--cache` keeps them resized in `<out>/cache/` for fast epochs. The run directory holds
+`last/` (resumable), `best/` (best validation score), `vocab.json`, `metrics.json` and
+`history.jsonl`. Rerun the same command to resume after an interruption.
 """
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -19,17 +21,31 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 
 from lstm_apps.data import read_generator
-from lstm_apps.data.captions import CaptionItem, Vocab, load_karpathy
+from lstm_apps.data.captions import CaptionItem, Vocab
 from lstm_apps.nn.caption import CaptionConfig, CaptionModel, generate
-from lstm_apps.runtime.errors import ConfigError, DataFormatError, ImageInputError
-from lstm_apps.runtime.image import load_image
+from lstm_apps.runtime.errors import ConfigError
 from lstm_apps.runtime.search import SearchOptions
+from lstm_apps.train.caption_data import (
+    HFLIP_SWAP,
+    VFLIP_SWAP,
+    Augment,
+    CaptionArrays,
+    CaptionTrainSet,
+    ImageSource,
+    cache_folder,
+    epoch_loader,
+    image_batches,
+    image_source,
+    jpeg_round_trip,
+    load_caption_split,
+    split_items,
+)
 from lstm_apps.train.caption_eval import caption_scores
 from lstm_apps.train.checkpoint import load_checkpoint, save_checkpoint
+from lstm_apps.train.engine import Engine, Setup
 from lstm_apps.train.loop import (
     check_settings,
     count_parameters,
@@ -44,9 +60,10 @@ from lstm_apps.train.loop import (
     write_json,
 )
 
-# Augmentations that keep a caption true: a mirror swaps these words.
-HFLIP_SWAP = {"left": "right", "right": "left"}
-VFLIP_SWAP = {"above": "below", "below": "above"}
+__all__ = [  # the names callers import from here
+    "HFLIP_SWAP", "VFLIP_SWAP", "CaptionArrays", "CaptionTrainConfig", "caption_loss",
+    "decode_split", "jpeg_round_trip", "load_caption_split", "train_caption",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -91,111 +108,26 @@ class CaptionTrainConfig:
         return d
 
 
-@dataclass
-class CaptionArrays:
-    """One split in memory: images (N, H, W, 3) uint8, token lists per image, canonical refs."""
-
-    images: np.ndarray
-    captions: list[list[list[str]]]
-    items: list[CaptionItem]
-
-
-def load_images(items: list[CaptionItem], desc: str) -> np.ndarray:
-    """Read every image as RGB uint8; all must share one size (resize happens in the model)."""
-    out = None
-    for i, item in enumerate(progress(items, desc=f"read {desc}", unit="img")):
-        try:
-            arr = load_image(item.image_path)  # the runtime's own conversion: train = serve
-        except ImageInputError as e:
-            raise DataFormatError(str(e)) from e
-        if out is None:
-            out = np.empty((len(items), *arr.shape), np.uint8)
-        if arr.shape != out.shape[1:]:
-            raise DataFormatError(
-                f"{item.image_path} is {arr.shape[1]}x{arr.shape[0]}; this trainer keeps one "
-                f"size in memory ({out.shape[2]}x{out.shape[1]}): resize the set first"
-            )
-        out[i] = arr
-    if out is None:
-        raise DataFormatError(f"the {desc} split has no images")
-    return out
-
-
-def load_caption_split(data_dir: Path, split: str, limit: int | None = None) -> CaptionArrays:
-    """Read one split into memory; `limit` keeps only its first N images."""
-    jsons = sorted(data_dir.glob("dataset_*.json"))
-    if not jsons:
-        raise DataFormatError(f"{data_dir} has no dataset_<name>.json (Karpathy split file)")
-    items = load_karpathy(jsons[0], image_root=data_dir).split(split)[:limit]
-    if not items:
-        raise DataFormatError(f"{jsons[0]} has no {split!r} images")
-    return CaptionArrays(load_images(items, split), [it.captions for it in items], items)
-
-
-def _swap(tokens: list[str], table: dict[str, str]) -> list[str]:
-    return [table.get(t, t) for t in tokens]
-
-
-def jpeg_round_trip(img: np.ndarray, quality: int) -> np.ndarray:
-    """img (H, W, 3) uint8 encoded as JPEG at `quality` (1-100) and decoded again: the
-    training augmentation, and the robustness check of `eval caption --jpeg`."""
-    if not 1 <= quality <= 100:
-        raise ConfigError(f"JPEG quality must be in 1..100, got {quality}")
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="JPEG", quality=quality)
-    buf.seek(0)
-    return np.asarray(Image.open(buf).convert("RGB"))
-
-
-def _torch_generator(rng: np.random.Generator) -> torch.Generator:
-    """A torch generator seeded from `rng`: torch draws stay reproducible from the run seed."""
-    return torch.Generator().manual_seed(int(rng.integers(2**63)))
-
-
-def make_batch(
-    data: CaptionArrays,
-    idx: np.ndarray,
-    vocab: Vocab,
-    cfg: CaptionTrainConfig,
-    rng: np.random.Generator,
-) -> tuple[Tensor, Tensor]:
-    """Augmented images (B, H, W, 3) uint8 and padded token ids (B, T) for teacher forcing."""
-    images, seqs = [], []
-    for i in idx:
-        img = data.images[i]
-        refs = data.captions[i]
-        tokens = refs[0] if cfg.refs == "first" else refs[int(rng.integers(len(refs)))]
-        if rng.random() < cfg.hflip:
-            img, tokens = img[:, ::-1], _swap(tokens, HFLIP_SWAP)
-        if rng.random() < cfg.vflip:
-            img, tokens = img[::-1], _swap(tokens, VFLIP_SWAP)
-        if rng.random() < cfg.jpeg:
-            img = jpeg_round_trip(np.ascontiguousarray(img), int(rng.integers(30, 91)))
-        images.append(img)
-        seqs.append(vocab.encode(tokens[: cfg.model.max_len - 1]))
-    batch = torch.from_numpy(np.stack(images))
-    if cfg.noise_std > 0:  # one torch draw for the batch (5x numpy's), a strength per image
-        std = torch.from_numpy(rng.uniform(0, cfg.noise_std, (len(batch), 1, 1, 1)))
-        noise = torch.randn(batch.shape, generator=_torch_generator(rng)) * std.float()
-        batch = (batch + noise).round_().clamp_(0, 255).to(torch.uint8)
-    t = max(len(s) for s in seqs)
-    ids = np.zeros((len(seqs), t), np.int64)  # <pad> = 0
-    for r, s in enumerate(seqs):
-        ids[r, : len(s)] = s
-    return batch, torch.from_numpy(ids)
-
-
 def caption_loss(
-    logits: Tensor, alphas: Tensor, captions: Tensor, pad_id: int, alpha_c: float
+    logits: Tensor,
+    alphas: Tensor,
+    captions: Tensor,
+    pad_id: int,
+    alpha_c: float,
+    tokens: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Cross-entropy on the next token plus the doubly stochastic attention penalty.
 
     logits (B, T-1, V), alphas (B, T-1, K), captions (B, T). Returns (loss, token accuracy).
+    tokens: what the summed cross-entropy is divided by (default: this batch's tokens);
+    under DDP the global count / processes, so the averaged gradient is the global mean.
     """
     target = captions[:, 1:]
     mask = target != pad_id
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
-    ce = (ce * mask.reshape(-1)).sum() / mask.sum()
+    ce = F.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none"
+    )
+    ce = (ce * mask.reshape(-1)).sum() / (mask.sum() if tokens is None else tokens)
     coverage = (alphas * mask[..., None]).sum(1)  # (B, K): attention each cell got
     reg = ((1.0 - coverage) ** 2).mean()
     acc = ((logits.argmax(-1) == target) & mask).sum() / mask.sum()
@@ -218,6 +150,23 @@ def decode_split(
     return out
 
 
+@torch.no_grad()
+def decode_images(
+    model: CaptionModel, batches: Any, vocab: Vocab, beam: int, engine: Engine, desc: str
+) -> list[list[str]]:
+    """Captions (token lists) for a loader of uint8 image batches, on the engine's device."""
+    model.eval()
+    opts = SearchOptions(
+        beam_size=beam, max_len=model.config.max_len, start_id=vocab.start_id, end_id=vocab.end_id
+    )
+    out: list[list[str]] = []
+    for images in progress(batches, desc=desc, unit="batch"):
+        with engine.autocast():
+            hyps = generate(model, engine.to(images), opts)
+        out += [vocab.decode(h.tokens) for h in hyps]
+    return out
+
+
 def train_caption(
     data_dir: str | Path,
     out_dir: str | Path,
@@ -226,82 +175,140 @@ def train_caption(
     resume: bool = True,
     log: Callable[[str], None] = print,
     command: str | None = None,
+    setup: Setup | None = None,
+    cache: str = "auto",
 ) -> dict[str, Any]:
     """Train with teacher forcing, validate (greedy) every epoch, test the best with beam.
 
+    setup: device, precision and DataLoader workers (not part of the recipe: a run may
+    resume with another). Under torchrun every process calls this; rank 0 logs and writes.
+    cache: "auto" | "always" | "never" | a folder, for the resized images (see caption_data).
     command: the `lstm-apps ...` line that asked for this run, quoted by metrics.json and
     the model card (None: the call came from Python, and metrics.json says so).
     """
-    cfg = cfg or CaptionTrainConfig()
-    data_dir, out = Path(data_dir), ensure_dir(out_dir)
-    torch.set_num_threads(cfg.threads)
+    cfg, setup = cfg or CaptionTrainConfig(), setup or Setup()
+    engine = Engine(setup, threads=cfg.threads)
+    try:
+        return _train(Path(data_dir), Path(out_dir), cfg, engine, resume, log, command, cache)
+    finally:
+        engine.close()
+
+
+def _train(
+    data_dir: Path, out: Path, cfg: CaptionTrainConfig, engine: Engine, resume: bool,
+    log: Callable[[str], None], command: str | None, cache: str,
+) -> dict[str, Any]:  # fmt: skip
+    log, setup, size = engine.log(log), engine.setup, cfg.model.image_size
+    engine.check_batch(cfg.batch_size, "train caption")
     rng = seed_everything(cfg.seed)
-    train = load_caption_split(data_dir, "train")
-    val = load_caption_split(data_dir, "val", limit=cfg.val_images)
-    vocab = Vocab.build([c for caps in train.captions for c in caps], min_count=cfg.min_count)
+    train_items = split_items(data_dir, "train")
+    val_items = split_items(data_dir, "val", cfg.val_images)
+    folder = cache_folder(cache, out, len(train_items) + len(val_items), size, log)
+    with engine.main_first() as main:  # rank 0 makes the run folder and the cache
+        if main:
+            ensure_dir(out)
+            for items, name in ((train_items, "train"), (val_items, "val")):
+                image_source(items, size, folder, name, setup, log)
+    train_images = image_source(train_items, size, folder, "train", setup, log)
+    vocab = Vocab.build([c for it in train_items for c in it.captions], min_count=cfg.min_count)
     cfg = replace(cfg, model=replace(cfg.model, vocab_size=len(vocab)))
     model = CaptionModel(cfg.model)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = max(1, len(train.images) // cfg.batch_size)
+    steps_per_epoch = max(1, len(train_items) // cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     fingerprint = {"train_config": cfg.to_dict(), "vocab": list(vocab.itos)}
-    run = resume_run(out, model, opt, rng, fingerprint, log, resume)
+    with engine.main_first() as main:  # rank 0 repairs last/ and best/ before anyone reads
+        if main:
+            run = resume_run(out, model, opt, rng, fingerprint, log, resume)
+    if not engine.is_main:
+        run = resume_run(out, model, opt, rng, fingerprint, log, resume, repair=False)
     history, clock = run.history, run.clock
-    vocab.save(out / "vocab.json")
+    net = engine.wrap(model)
+    if engine.is_main:
+        vocab.save(out / "vocab.json")
+    augment = Augment(
+        cfg.refs, cfg.hflip, cfg.vflip, cfg.jpeg, cfg.noise_std, cfg.model.max_len - 1
+    )
+    data = CaptionTrainSet(train_images, vocab, augment, cfg.seed)
     log(
-        f"caption: {len(train.images)} train / {len(val.images)} val images, vocab {len(vocab)}, "
+        f"caption: {len(train_items)} train / {len(val_items)} val images, vocab {len(vocab)}, "
         f"{count_parameters(model):,} parameters, {cfg.epochs} epochs x {steps_per_epoch} steps"
+        f" of {cfg.batch_size}, on {engine.describe()}, {setup.workers} loader workers"
     )
     for epoch in range(run.epoch, cfg.epochs):
-        model.train()
-        order = rng.permutation(len(train.images))
-        bar = progress(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step")
+        net.train()
+        batches = epoch_loader(
+            data, epoch, cfg.batch_size, world=engine.world, rank=engine.rank,
+            workers=setup.workers, pin_memory=engine.pin_memory,
+        )  # fmt: skip
+        bar = progress(
+            batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", total=steps_per_epoch,
+            disable=None if engine.is_main else True,
+        )  # fmt: skip
         loss_sum, acc_sum = 0.0, 0.0
-        for i in bar:
+        for i, (images, captions) in enumerate(bar):
             set_lr(opt, lr_at(epoch * steps_per_epoch + i, total, cfg.lr, cfg.warmup_steps))
-            idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            images, captions = make_batch(train, idx, vocab, cfg, rng)
-            logits, alphas = model(images, captions)
-            loss, acc = caption_loss(logits, alphas, captions, vocab.pad_id, cfg.alpha_c)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            loss_sum += float(loss.detach())
-            acc_sum += float(acc)
+            images, captions = engine.to(images), engine.to(captions)
+            tokens = engine.total((captions[:, 1:] != vocab.pad_id).sum()) / engine.world
+            with engine.autocast():
+                logits, alphas = net(images, captions)
+            loss, acc = caption_loss(
+                logits, alphas.float(), captions, vocab.pad_id, cfg.alpha_c, tokens
+            )
+            engine.step(loss, opt, params, cfg.grad_clip)
+            loss_sum += engine.mean(loss)
+            acc_sum += engine.mean(acc)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(
                     loss=f"{loss_sum / (i + 1):.3f}", tok_acc=f"{acc_sum / (i + 1):.3f}"
                 )
-        hyps = decode_split(model, val.images, vocab, beam=1)
-        scores = caption_scores(hyps, val.captions)
-        score = scores.get("content_accuracy", scores["bleu4"])
-        row = {
-            "epoch": epoch + 1, "train_loss": loss_sum / steps_per_epoch,
-            "token_accuracy": acc_sum / steps_per_epoch, "val_bleu4": scores["bleu4"],
-            "val_content_accuracy": scores.get("content_accuracy"),
-            "seconds": round(clock.seconds, 1),
-        }  # fmt: skip
-        history.append(row)
-        content = scores.get("content_accuracy")
-        log(
-            f"epoch {epoch + 1:3d}  loss {row['train_loss']:.4f}  tok {row['token_accuracy']:.3f}"
-            f"  val BLEU-4 {scores['bleu4']:.3f}"
-            + (f"  content {content:.3f}" if content is not None else "")
-            + f"  {clock.seconds:6.0f}s   e.g. {' '.join(hyps[0])!r}"
-        )
-        if score > run.best:
-            run.best = score
-            save_checkpoint(
-                out / "best", model, kind="caption",
-                extra={"epoch": epoch, "vocab": list(vocab.itos), **row},
-            )  # fmt: skip
-        run.epoch = epoch
-        save_run(out, model, opt, rng, kind="caption", state=run, fingerprint=fingerprint)
+        with engine.main_first() as main:
+            if main:
+                _end_epoch(
+                    out, model, opt, rng, cfg, run, vocab, fingerprint, epoch, engine,
+                    image_source(val_items, size, folder, "val", setup, log), val_items,
+                    loss_sum / steps_per_epoch, acc_sum / steps_per_epoch, log,
+                )  # fmt: skip
+    if not engine.is_main:
+        return {}
     return evaluate_caption_run(
-        data_dir, out, cfg, history=history, seconds=clock.seconds, log=log, command=command
+        data_dir, out, cfg, history=history, seconds=clock.seconds, log=log, command=command,
+        engine=engine,
+    )  # fmt: skip
+
+
+def _end_epoch(
+    out: Path, model: CaptionModel, opt: torch.optim.Optimizer, rng: np.random.Generator,
+    cfg: CaptionTrainConfig, run: Any, vocab: Vocab, fingerprint: dict[str, Any], epoch: int,
+    engine: Engine, val: ImageSource, val_items: list[CaptionItem], loss: float, acc: float,
+    log: Callable[[str], None],
+) -> None:  # fmt: skip
+    """Validate (greedy), log, keep the best, save last/ (rank 0)."""
+    batches = image_batches(val, workers=engine.setup.workers)
+    hyps = decode_images(model, batches, vocab, 1, engine, "validate")
+    scores = caption_scores(hyps, [it.captions for it in val_items])
+    score = scores.get("content_accuracy", scores["bleu4"])
+    row = {
+        "epoch": epoch + 1, "train_loss": loss, "token_accuracy": acc,
+        "val_bleu4": scores["bleu4"], "val_content_accuracy": scores.get("content_accuracy"),
+        "seconds": round(run.clock.seconds, 1),
+    }  # fmt: skip
+    run.history.append(row)
+    content = scores.get("content_accuracy")
+    log(
+        f"epoch {epoch + 1:3d}  loss {loss:.4f}  tok {acc:.3f}  val BLEU-4 {scores['bleu4']:.3f}"
+        + (f"  content {content:.3f}" if content is not None else "")
+        + f"  {run.clock.seconds:6.0f}s   e.g. {' '.join(hyps[0])!r}"
     )
+    if score > run.best:
+        run.best = score
+        save_checkpoint(
+            out / "best", model, kind="caption",
+            extra={"epoch": epoch, "vocab": list(vocab.itos), **row},
+        )  # fmt: skip
+    run.epoch = epoch
+    save_run(out, model, opt, rng, kind="caption", state=run, fingerprint=fingerprint)
 
 
 def evaluate_caption_run(
@@ -313,16 +320,22 @@ def evaluate_caption_run(
     seconds: float,
     log: Callable[[str], None] = print,
     command: str | None = None,
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
     """Score `best/` on the test split, greedy and beam; write metrics.json."""
+    engine = engine or Engine()
     model = load_checkpoint(out / "best").model
     assert isinstance(model, CaptionModel)
+    model.to(engine.device)
     vocab = Vocab.load(out / "vocab.json")
-    test = load_caption_split(data_dir, "test")
+    items = split_items(data_dir, "test")
+    test = ImageSource(items, cfg.model.image_size)
+    refs = [it.captions for it in items]
     results: dict[str, Any] = {}
     for beam in sorted({1, cfg.eval_beam}):
-        hyps = decode_split(model, test.images, vocab, beam=beam)
-        results[f"beam{beam}"] = caption_scores(hyps, test.captions)
+        batches = image_batches(test, workers=engine.setup.workers)
+        hyps = decode_images(model, batches, vocab, beam, engine, f"test beam {beam}")
+        results[f"beam{beam}"] = caption_scores(hyps, refs)
         results[f"beam{beam}"]["examples"] = [" ".join(h) for h in hyps[:5]]
     main = results[f"beam{cfg.eval_beam}"]
     metrics = {
@@ -331,7 +344,7 @@ def evaluate_caption_run(
         "test_content_accuracy": main.get("content_accuracy"),
         "test_cider": main.get("cider"),
         "beam": cfg.eval_beam,
-        "n_test": len(test.images),
+        "n_test": len(items),
         "train_seconds": round(seconds, 1),
         "command": recorded_command(command, "lstm_apps.train.caption.train_caption"),
         "data": str(data_dir),
@@ -346,6 +359,6 @@ def evaluate_caption_run(
     log(
         f"test (beam {cfg.eval_beam}): BLEU-4 {main['bleu4']:.3f}, CIDEr {main.get('cider', 0):.3f}"
         + (f", content accuracy {content:.3f}" if content is not None else "")
-        + f" over {len(test.images)} images; {seconds:.0f}s of training -> {out}"
+        + f" over {len(items)} images; {seconds:.0f}s of training -> {out}"
     )
     return metrics

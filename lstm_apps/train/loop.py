@@ -179,15 +179,21 @@ def resume_run(
     fingerprint: dict[str, Any],
     log: Callable[[str], None],
     resume: bool = True,
+    *,
+    repair: bool = True,
 ) -> RunState:
     """Restore `out/last` (weights, optimizer, RNG, history) when resuming; it must have
-    been written with the same fingerprint (training config, vocabulary, ...)."""
+    been written with the same fingerprint (training config, vocabulary, ...).
+    repair: also put the run folder in order (the process that writes it; under DDP the
+    other processes only read, after rank 0 has)."""
     from lstm_apps.train.checkpoint import load_checkpoint
 
     for folder in ("last", "best"):  # finish or undo a swap a kill interrupted; clean up
-        recover_dir(out / folder)
+        if repair:
+            recover_dir(out / folder)
     if not (resume and (out / "last" / "config.json").is_file()):
-        (out / "history.jsonl").unlink(missing_ok=True)
+        if repair:
+            (out / "history.jsonl").unlink(missing_ok=True)
         return RunState()
     ck = load_checkpoint(out / "last", with_state=True)
     for key, value in json.loads(json.dumps(fingerprint)).items():
@@ -202,9 +208,10 @@ def resume_run(
     )  # fmt: skip
     # last/ is the truth: a kill between saving it and appending to history.jsonl (or in
     # the middle of the append) must not leave the log short or torn
-    lines = "".join(json.dumps(h) + "\n" for h in state.history)
-    write_text_atomic(out / "history.jsonl", lines)
-    log(f"resuming from {out / 'last'} at epoch {state.epoch + 1}")
+    if repair:
+        lines = "".join(json.dumps(h) + "\n" for h in state.history)
+        write_text_atomic(out / "history.jsonl", lines)
+        log(f"resuming from {out / 'last'} at epoch {state.epoch + 1}")
     return state
 
 

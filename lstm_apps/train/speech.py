@@ -23,11 +23,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lstm_apps.data import read_generator
-from lstm_apps.data.speech_commands import load_speech_commands, read_wav
 from lstm_apps.nn.speech import SpeechClassifierNet, SpeechConfig
-from lstm_apps.runtime.audio import fit_length
 from lstm_apps.runtime.errors import ConfigError, DataFormatError
 from lstm_apps.train.checkpoint import load_checkpoint, save_checkpoint
+from lstm_apps.train.engine import Engine, Setup
 from lstm_apps.train.loop import (
     check_settings,
     count_parameters,
@@ -42,6 +41,9 @@ from lstm_apps.train.loop import (
     write_json,
 )
 from lstm_apps.train.speech_augment import AugmentConfig, augment_waveforms, spec_augment, warp_mel
+from lstm_apps.train.speech_data import SpeechSplit, SplitArrays, index_split, load_split
+
+__all__ = ["SpeechTrainConfig", "SplitArrays", "load_split", "predict", "train_speech"]
 
 
 @dataclass(frozen=True)
@@ -95,56 +97,22 @@ class SpeechTrainConfig:
         return d
 
 
-@dataclass
-class SplitArrays:
-    """One split in memory: clips (N, S) float32, labels (N,) int64, silence flags (N,)."""
-
-    x: Tensor
-    y: Tensor
-    silence: Tensor
-
-
-_SPLIT_SEED = {"train": 0, "validation": 1, "test": 2, "all": 3}
-
-
-def load_split(
-    root: Path, split: str, cfg: SpeechTrainConfig, *, all_unknown: bool = False
-) -> tuple[SplitArrays, list[np.ndarray]]:
-    """Read one split into memory. Silence clips are zeros here; for validation and test
-    they get fixed noise (seeded by cfg.seed and the split) so evaluation is repeatable,
-    except every fifth, which stays digital zeros (a muted input is `_silence_` too)."""
-    data = load_speech_commands(
-        root, split, silence_fraction=cfg.silence_fraction,  # type: ignore[arg-type]
-        unknown_fraction=cfg.unknown_fraction if split == "train" else cfg.eval_unknown_fraction,
-        seed=cfg.seed, all_unknown=all_unknown,
-    )  # fmt: skip
-    if tuple(data.labels) != tuple(cfg.model.labels):
-        raise DataFormatError(f"{root}: labels {data.labels} differ from the model's")
-    s = cfg.model.clip_samples
-    x = np.zeros((len(data.examples), s), np.float32)
-    for i, ex in enumerate(progress(data.examples, desc=f"read {split}", unit="clip")):
-        if ex.path is not None:
-            x[i] = fit_length(read_wav(ex.path), s)  # centred, as the runtime does
-    silence = np.array([ex.path is None for ex in data.examples])
-    if split != "train" and silence.any():
-        rng = np.random.default_rng(cfg.seed + _SPLIT_SEED[split])
-        bank = np.concatenate(data.noise) if data.noise else np.zeros(s * 2, np.float32)
-        for k, i in enumerate(np.flatnonzero(silence)):
-            if k % 5 == 4:
-                continue
-            start = rng.integers(0, max(1, bank.size - s))
-            crop = bank[start : start + s]
-            x[i, : crop.size] = crop * 10 ** (rng.uniform(-50, -10) / 20) / max(crop.std(), 1e-6)
-    y = np.array([ex.label_index for ex in data.examples], np.int64)
-    arrays = SplitArrays(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(silence))
-    return arrays, data.noise
-
-
 @torch.no_grad()
 def predict(net: SpeechClassifierNet, x: Tensor, batch_size: int = 256) -> Tensor:
     """Logits (N, C) of clips x (N, S), in eval mode."""
     net.eval()
     return torch.cat([net(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+@torch.no_grad()
+def accuracy(net: SpeechClassifierNet, split: SpeechSplit, engine: Engine) -> float:
+    """Top-1 accuracy over a split streamed from disk, on the engine's device."""
+    net.eval()
+    pred = []
+    for x in split.loader(256, engine.setup.workers, engine.pin_memory):
+        with engine.autocast():
+            pred.append(net(engine.to(x)).argmax(1).cpu())
+    return float((torch.cat(pred).numpy() == split.y).mean())
 
 
 def feature_stats(net: SpeechClassifierNet, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -163,99 +131,131 @@ def train_speech(
     val_data: str | Path | None = None,
     log: Callable[[str], None] = print,
     command: str | None = None,
+    setup: Setup | None = None,
 ) -> dict[str, Any]:
     """Train, validate every epoch, keep the best, evaluate on test; returns metrics.
 
     val_data: a second validation folder from another generator (every clip of its
     validation split), never trained on. With it, the best epoch is the one with the
     highest mean of the two validation accuracies, and metrics.json reports both.
+    setup: device, precision and DataLoader workers (not part of the recipe: a run may
+    resume with another). Under torchrun every process calls this; rank 0 logs and writes.
     command: the `lstm-apps ...` line that asked for this run, quoted by metrics.json and
     the model card (None: the call came from Python, and metrics.json says so).
     """
-    cfg = cfg or SpeechTrainConfig()
-    data_dir, out = Path(data_dir), ensure_dir(out_dir)
-    torch.set_num_threads(cfg.threads)
+    cfg, setup = cfg or SpeechTrainConfig(), setup or Setup()
+    engine = Engine(setup, threads=cfg.threads)
+    try:
+        return _train(Path(data_dir), Path(out_dir), cfg, engine, resume, val_data, log, command)
+    finally:
+        engine.close()
+
+
+def _train(
+    data_dir: Path, out: Path, cfg: SpeechTrainConfig, engine: Engine, resume: bool,
+    val_data: str | Path | None, log: Callable[[str], None], command: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    log, workers = engine.log(log), engine.setup.workers
+    engine.check_batch(cfg.batch_size, "train speech")
     rng = seed_everything(cfg.seed)
-    cross = load_split(Path(val_data), "validation", cfg)[0] if val_data else None  # fail early
-    train, noise = load_split(data_dir, "train", cfg, all_unknown=True)
-    val, _ = load_split(data_dir, "validation", cfg)
+    cross = index_split(Path(val_data), "validation", cfg) if val_data else None  # fail early
+    train = index_split(data_dir, "train", cfg, all_unknown=True)
+    val = index_split(data_dir, "validation", cfg)
     unknown = cfg.model.labels.index("_unknown_") if "_unknown_" in cfg.model.labels else -1
-    is_unknown = (train.y == unknown).numpy()
+    is_unknown = train.y == unknown
     always, pool = np.flatnonzero(~is_unknown), np.flatnonzero(is_unknown)
-    n_known = int((~is_unknown & ~train.silence.numpy()).sum())
+    n_known = int((~is_unknown & ~train.silence).sum())
     share = cfg.unknown_fraction / (1 - cfg.silence_fraction - cfg.unknown_fraction)
     n_unknown = min(len(pool), round(share * n_known))
-    if not noise:
+    if not train.noise:
         raise DataFormatError(f"{data_dir}/_background_noise_ has no noise clips to mix in")
-    bank = torch.from_numpy(np.concatenate(noise))
+    bank = engine.to(torch.from_numpy(np.concatenate(train.noise)))
+    y_all, silence_all = torch.from_numpy(train.y), torch.from_numpy(train.silence)
     net = SpeechClassifierNet(cfg.model)
-    sample = torch.from_numpy(rng.permutation(len(train.x))[:1000])
-    net.set_normalization(*feature_stats(net, train.x[sample]))
+    sample = rng.permutation(len(train))[:1000]
+    first = next(iter(train.loader([sample], workers)))
+    net.set_normalization(*feature_stats(net, first))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, (len(always) + n_unknown) // cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     fingerprint = {"train_config": cfg.to_dict(), "val_data": str(val_data) if val_data else None}
-    run = resume_run(out, net, opt, rng, fingerprint, log, resume)
+    with engine.main_first() as main:  # rank 0 makes and repairs the run folder first
+        if main:
+            run = resume_run(ensure_dir(out), net, opt, rng, fingerprint, log, resume)
+    if not engine.is_main:
+        run = resume_run(out, net, opt, rng, fingerprint, log, resume, repair=False)
     history, clock = run.history, run.clock
+    model = engine.wrap(net)
     log(
         f"speech: {len(always) + n_unknown} train clips per epoch ({n_unknown} of "
-        f"{len(pool)} unknown drawn afresh), {len(val.x)} validation"
-        + (f", {len(cross.x)} cross-generator validation ({val_data})" if cross else "")
-        + ", "
-        f"{count_parameters(net):,} parameters, {cfg.epochs} epochs x {steps_per_epoch} steps"
+        f"{len(pool)} unknown drawn afresh), {len(val)} validation"
+        + (f", {len(cross)} cross-generator validation ({val_data})" if cross else "")
+        + f", {count_parameters(net):,} parameters, {cfg.epochs} epochs x {steps_per_epoch}"
+        f" steps of {cfg.batch_size}, on {engine.describe()}, {workers} loader workers"
     )
+    part = engine.shard(cfg.batch_size)
     for epoch in range(run.epoch, cfg.epochs):
         net.train()
         chosen = np.concatenate([always, rng.choice(pool, n_unknown, replace=False)])
-        order = torch.from_numpy(rng.permutation(chosen))
-        bar = progress(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step")
+        order = rng.permutation(chosen)
+        batches = [order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+                   for i in range(steps_per_epoch)]  # fmt: skip
+        clips = train.loader(batches, workers, engine.pin_memory)
+        bar = progress(
+            clips, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", total=steps_per_epoch,
+            disable=None if engine.is_main else True,
+        )  # fmt: skip
         loss_sum, correct, seen = 0.0, 0, 0
-        for i in bar:
+        for i, x in enumerate(bar):
             step = epoch * steps_per_epoch + i
             set_lr(opt, lr_at(step, total, cfg.lr, cfg.warmup_steps))
-            idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            is_command = ~train.silence[idx] & (train.y[idx] != unknown)
+            idx = torch.from_numpy(batches[i])
+            y, silence = engine.to(y_all[idx]), engine.to(silence_all[idx])
+            # every process augments the whole global batch with the same draws (babble
+            # comes from the batch), then trains on its own part of it
             wav = augment_waveforms(
-                train.x[idx], train.silence[idx], bank, cfg.augment, rng, is_command=is_command
+                engine.to(x), silence, bank, cfg.augment, rng, is_command=~silence & (y != unknown)
             )
             with torch.no_grad():
                 feats = warp_mel(net.frontend(wav, fast=True), rng, cfg.augment.warp)
                 feats = (feats - net.feat_mean) / net.feat_std
                 feats = spec_augment(feats, cfg.augment, rng)
-            logits = net.classify_frames(feats)[0][:, -1]
-            loss = F.cross_entropy(logits, train.y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            opt.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == train.y[idx]).sum())
+            with engine.autocast():
+                logits = model(feats[part], frames=True)
+            loss = F.cross_entropy(logits.float(), y[part])
+            engine.step(loss, opt, list(net.parameters()), cfg.grad_clip)
+            loss_sum += engine.mean(loss) * len(idx)
+            correct += int(engine.total((logits.argmax(1) == y[part]).sum()))
             seen += len(idx)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-        val_acc = float((predict(net, val.x).argmax(1) == val.y).float().mean())
-        row = {
-            "epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
-            "val_accuracy": val_acc, "seconds": round(clock.seconds, 1),
-        }  # fmt: skip
-        score = val_acc
-        if cross is not None:
-            row["cross_val_accuracy"] = float(
-                (predict(net, cross.x).argmax(1) == cross.y).float().mean()
+        with engine.main_first() as main:
+            if not main:
+                continue
+            val_acc = accuracy(net, val, engine)
+            row = {
+                "epoch": epoch + 1, "train_loss": loss_sum / seen,
+                "train_accuracy": correct / seen, "val_accuracy": val_acc,
+                "seconds": round(clock.seconds, 1),
+            }  # fmt: skip
+            score = val_acc
+            if cross is not None:
+                row["cross_val_accuracy"] = accuracy(net, cross, engine)
+                score = (val_acc + row["cross_val_accuracy"]) / 2
+            history.append(row)
+            log(
+                f"epoch {epoch + 1:3d}  loss {row['train_loss']:.4f}  train "
+                f"{row['train_accuracy']:.3f}  val {val_acc:.4f}"
+                + (f"  cross-val {row['cross_val_accuracy']:.4f}" if cross is not None else "")
+                + f"  {clock.seconds:6.0f}s"
             )
-            score = (val_acc + row["cross_val_accuracy"]) / 2
-        history.append(row)
-        log(
-            f"epoch {epoch + 1:3d}  loss {row['train_loss']:.4f}  train {row['train_accuracy']:.3f}"
-            f"  val {val_acc:.4f}"
-            + (f"  cross-val {row['cross_val_accuracy']:.4f}" if cross is not None else "")
-            + f"  {clock.seconds:6.0f}s"
-        )
-        if score > run.best:
-            run.best = score
-            save_checkpoint(out / "best", net, kind="speech", extra={"epoch": epoch, **row})
-        run.epoch = epoch
-        save_run(out, net, opt, rng, kind="speech", state=run, fingerprint=fingerprint)
+            if score > run.best:
+                run.best = score
+                save_checkpoint(out / "best", net, kind="speech", extra={"epoch": epoch, **row})
+            run.epoch = epoch
+            save_run(out, net, opt, rng, kind="speech", state=run, fingerprint=fingerprint)
+    if not engine.is_main:
+        return {}
     return evaluate_run(
         data_dir, out, cfg, history=history, seconds=clock.seconds, val_data=val_data, log=log,
         command=command,

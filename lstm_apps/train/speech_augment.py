@@ -71,14 +71,20 @@ class AugmentConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
-def _db(rng: np.random.Generator, lo_hi: tuple[float, float], n: int) -> Tensor:
-    return torch.from_numpy(rng.uniform(lo_hi[0], lo_hi[1], n).astype(np.float32))
+def _on(values: np.ndarray, device: torch.device) -> Tensor:
+    """A numpy draw as a tensor on `device`: every draw comes from the run's numpy
+    generator, so a run gets the same numbers on any device."""
+    return torch.from_numpy(values).to(device, non_blocking=True)
+
+
+def _db(rng: np.random.Generator, lo_hi: tuple[float, float], n: int, dev: torch.device) -> Tensor:
+    return _on(rng.uniform(lo_hi[0], lo_hi[1], n).astype(np.float32), dev)
 
 
 def _noise_crops(noise: Tensor, n: int, length: int, rng: np.random.Generator) -> Tensor:
     """n random crops of `length` from the concatenated noise bank, each scaled to unit RMS."""
-    starts = rng.integers(0, noise.numel() - length, n)
-    crops = torch.stack([noise[s : s + length] for s in starts])
+    starts = _on(rng.integers(0, noise.numel() - length, n), noise.device)
+    crops = noise[starts[:, None] + torch.arange(length, device=noise.device)]
     return crops / crops.pow(2).mean(1, keepdim=True).sqrt().clamp_min(1e-8)
 
 
@@ -98,15 +104,15 @@ def augment_waveforms(
         clips (None: babble from any clip onto any word clip).
     noise : 1-D float32 tensor, the concatenated background noise bank.
     """
-    b, s = x.shape
+    b, s, dev = *x.shape, x.device
     # Speed and shift in one resampling: output sample j reads the clip at
     # (j - centre - shift) * speed + centre, linearly interpolated; outside reads zeros.
-    speed = torch.from_numpy(rng.uniform(*cfg.speed, b).astype(np.float32))
+    speed = _on(rng.uniform(*cfg.speed, b).astype(np.float32), dev)
     speed = torch.where(is_silence, torch.ones_like(speed), speed)
     max_shift = int(cfg.shift_seconds * sample_rate)
-    shift = torch.from_numpy(rng.integers(-max_shift, max_shift + 1, b).astype(np.float32))
+    shift = _on(rng.integers(-max_shift, max_shift + 1, b).astype(np.float32), dev)
     centre = (s - 1) / 2
-    j = torch.arange(s, dtype=torch.float32)[None, :]
+    j = torch.arange(s, dtype=torch.float32, device=dev)[None, :]
     pos = (j - centre - shift[:, None]) * speed[:, None] + centre
     inside = (pos >= 0) & (pos <= s - 1)
     pos = pos.clamp(0, s - 1)
@@ -114,20 +120,20 @@ def augment_waveforms(
     hi = (lo + 1).clamp(max=s - 1)
     w = pos - lo.float()
     out = (x.gather(1, lo) * (1 - w) + x.gather(1, hi) * w) * inside
-    out = out * (10 ** (_db(rng, cfg.gain_db, b) / 20))[:, None]
+    out = out * (10 ** (_db(rng, cfg.gain_db, b, dev) / 20))[:, None]
 
     crops = _noise_crops(noise, b, s, rng)
     rms = out.pow(2).mean(1).sqrt().clamp_min(1e-5)
-    noise_rms = rms / 10 ** (_db(rng, cfg.snr_db, b) / 20)
-    use = torch.from_numpy(rng.random(b) < cfg.noise_prob)
+    noise_rms = rms / 10 ** (_db(rng, cfg.snr_db, b, dev) / 20)
+    use = _on(rng.random(b) < cfg.noise_prob, dev)
     noise_rms = torch.where(use, noise_rms, torch.zeros_like(noise_rms))
-    silence_rms = 10 ** (_db(rng, cfg.silence_noise_db, b) / 20)
-    zero = torch.from_numpy(rng.random(b) < cfg.silence_zero_prob) & is_silence
+    silence_rms = 10 ** (_db(rng, cfg.silence_noise_db, b, dev) / 20)
+    zero = _on(rng.random(b) < cfg.silence_zero_prob, dev) & is_silence
     silence_rms = torch.where(zero, torch.zeros_like(silence_rms), silence_rms)
     noise_rms = torch.where(is_silence, silence_rms, noise_rms)
     out = out + crops * noise_rms[:, None]
-    dc = torch.from_numpy(rng.uniform(-0.05, 0.05, b).astype(np.float32))
-    use_dc = torch.from_numpy(rng.random(b) < cfg.silence_dc_prob) & is_silence & ~zero
+    dc = _on(rng.uniform(-0.05, 0.05, b).astype(np.float32), dev)
+    use_dc = _on(rng.random(b) < cfg.silence_dc_prob, dev) & is_silence & ~zero
     out = out + torch.where(use_dc, dc, torch.zeros_like(dc))[:, None]
 
     donor_pool = torch.nonzero(~is_command).flatten() if is_command is not None else None
@@ -135,26 +141,26 @@ def augment_waveforms(
         # Babble: several other utterances of the batch, each at its own time offset,
         # summed. Donors are never commands (a clear second command would make the
         # label ambiguous) and never the clip itself; 4+ talkers so no single one stands out.
-        pool = donor_pool if donor_pool is not None else torch.arange(b)
+        pool = donor_pool if donor_pool is not None else torch.arange(b, device=dev)
         talkers = int(rng.integers(cfg.babble_talkers[0], cfg.babble_talkers[1] + 1))
         babble = torch.zeros_like(out)
         for _ in range(talkers):
-            idx = torch.from_numpy(rng.integers(0, len(pool), b))
+            idx = _on(rng.integers(0, len(pool), b), dev)
             pick = pool[idx]
-            own = pick == torch.arange(b)  # never the clip itself: take the next donor
+            own = pick == torch.arange(b, device=dev)  # never the clip itself: take the next donor
             pick[own] = pool[(idx[own] + 1) % len(pool)]
             babble += torch.roll(out[pick], int(rng.integers(0, s)), dims=1)
         babble = babble / babble.pow(2).mean(1, keepdim=True).sqrt().clamp_min(1e-8)
         # the ratio is against the whole clip's RMS (the word is louder than that)
-        babble_rms = rms / 10 ** (_db(rng, cfg.babble_snr_db, b) / 20)
+        babble_rms = rms / 10 ** (_db(rng, cfg.babble_snr_db, b, dev) / 20)
         target_ok = ~is_silence if is_command is None else is_command
-        use = torch.from_numpy(rng.random(b) < cfg.babble_prob) & target_ok
+        use = _on(rng.random(b) < cfg.babble_prob, dev) & target_ok
         out = out + babble * torch.where(use, babble_rms, torch.zeros_like(babble_rms))[:, None]
 
     if rng.random() < cfg.prefix_prob:
         # the tail of another clip of the batch, under its own noise: the label stays ours
         p = int(rng.uniform(*cfg.prefix_seconds) * sample_rate)
-        donors = torch.from_numpy(rng.permutation(b))
+        donors = _on(rng.permutation(b), dev)
         prefix = out[donors, s - p :] if p <= s else F.pad(out[donors], (p - s, 0))
         out = torch.cat([prefix, out], dim=1)
     return out.clamp(-1.0, 1.0)
@@ -163,8 +169,10 @@ def augment_waveforms(
 def warp_mel(feats: Tensor, rng: np.random.Generator, lo_hi: tuple[float, float]) -> Tensor:
     """Stretch the mel axis of feats (B, T, F) by a random factor per clip (linear interp)."""
     b, _, f = feats.shape
-    alpha = torch.from_numpy(rng.uniform(*lo_hi, b).astype(np.float32))
-    pos = (torch.arange(f, dtype=torch.float32)[None, :] / alpha[:, None]).clamp(0, f - 1)
+    dev = feats.device
+    alpha = _on(rng.uniform(*lo_hi, b).astype(np.float32), dev)
+    pos = torch.arange(f, dtype=torch.float32, device=dev)[None, :] / alpha[:, None]
+    pos = pos.clamp(0, f - 1)
     lo = pos.floor().long()
     hi = (lo + 1).clamp(max=f - 1)
     w = (pos - lo.float())[:, None, :]
