@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from lstm_apps.runtime.errors import ConfigError
+
 if TYPE_CHECKING:  # torch: imported by the handlers only
     from lstm_apps.train.caption import CaptionTrainConfig
     from lstm_apps.train.engine import Setup
@@ -62,10 +64,24 @@ def add_parser(sub: Any) -> None:
     )
     s.add_argument("--batch-size", type=int, default=64, help=BATCH_HELP.format(what="images"))
     s.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
-    s.add_argument("--backbone", default="mobilenet_v3_small", help="torchvision backbone")
-    s.add_argument("--weights", default=None, help="local torchvision weights file (optional)")
-    s.add_argument("--train-backbone", choices=["frozen", "finetune"], default="finetune",
-                   help="with --weights: keep the backbone frozen or fine-tune it")  # fmt: skip
+    s.add_argument("--backbone", default="mobilenet_v3_small",
+                   help="torchvision backbone: resnet18/34/50, mobilenet_v3_small/large, "
+                   "efficientnet_b0")  # fmt: skip
+    s.add_argument("--cut", default=None,
+                   help="last backbone stage kept: layer1..layer4 for resnets, features.N "
+                   "otherwise (default: stride 8 for resnets, 16 for the others)")  # fmt: skip
+    s.add_argument("--grid", type=int, default=None,
+                   help="attention grid side, a divisor of the feature map's "
+                   "(default: the map's)")  # fmt: skip
+    s.add_argument(
+        "--weights", default=None, metavar="FILE",
+        help="start the backbone from a local torchvision weights file: the full classification "
+        "model's state_dict() as .pth or .safetensors (e.g. resnet50-11ad3fa6.pth); never "
+        "downloaded, and not needed again once trained",
+    )  # fmt: skip
+    s.add_argument("--train-backbone", choices=["frozen", "finetune"], default=None,
+                   help="with --weights: keep the backbone frozen (and its BatchNorm statistics) "
+                   "or fine-tune it at --lr (default: finetune)")  # fmt: skip
     s.add_argument("--image-size", type=int, default=128, help="side the encoder resizes to")
     s.add_argument("--hidden", type=int, default=256, help="LSTM width")
     s.add_argument("--cell", choices=["lstm", "gru"], default="lstm", help="recurrent cell")
@@ -112,10 +128,13 @@ def caption_config(args: argparse.Namespace) -> CaptionTrainConfig:
     from lstm_apps.nn.caption import CaptionConfig
     from lstm_apps.train.caption import CaptionTrainConfig
 
+    if args.train_backbone is not None and args.weights is None:
+        raise ConfigError(f"--train-backbone {args.train_backbone} needs --weights FILE")
     model = CaptionConfig(
-        vocab_size=4, backbone=args.backbone, image_size=args.image_size,
-        hidden_size=args.hidden, cell=args.cell, weights_path=args.weights,
-        train_backbone=args.train_backbone if args.weights else "scratch",
+        vocab_size=4, backbone=args.backbone, cut=args.cut, grid=args.grid,
+        image_size=args.image_size, hidden_size=args.hidden, cell=args.cell,
+        weights_path=args.weights,
+        train_backbone=(args.train_backbone or "finetune") if args.weights else "scratch",
     )  # fmt: skip
     return CaptionTrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,

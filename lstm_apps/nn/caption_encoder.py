@@ -12,14 +12,15 @@ default for tensors, and the only variant the ONNX Resize op reproduces exactly)
 downscaling large photos aliases: callers who care should shrink images first.
 
 Backbones are built with `weights=None` (nothing is ever downloaded); a local torchvision
-state-dict file (safetensors, or a torch file read with `weights_only=True`) can be loaded
-into the full torchvision model before it is cut.
+state-dict file (safetensors, or a torch file read with `weights_only=True`, told apart by
+content) can be loaded into the full torchvision model before it is cut. Only the kept
+blocks must match the file; the classifier and the blocks after the cut are not used.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -60,41 +61,102 @@ BACKBONES: dict[str, Callable[..., nn.Module]] = {
 
 
 def _load_state_dict(path: Path) -> dict[str, Tensor]:
+    """The flat {name: tensor} dict in a safetensors or torch file, told apart by content
+    (not by suffix); anything else is a one-line ModelFileError naming the file."""
     if not path.is_file():
-        raise ModelFileError(f"backbone weights file {path} does not exist")
+        raise ModelFileError(f"backbone weights file {path} does not exist or is not a file")
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"backbone weights file {path} is empty")
+    with path.open("rb") as f:
+        head = f.read(9)
+    # safetensors: an 8-byte little-endian header length, then the JSON header
+    is_safetensors = len(head) == 9 and head[8:9] == b"{"
     try:
-        if path.suffix == ".safetensors":
+        if is_safetensors:
             from safetensors.torch import load_file
 
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # any reader failure means the same thing to the caller
-        raise ModelFileError(f"cannot read backbone weights {path}: {e}") from e
+        if "weights only load failed" in str(e).lower():  # torch's refusal of other pickles
+            raise ModelFileError(
+                f"cannot read backbone weights {path}: it holds Python objects besides "
+                "tensors (a whole model or a training checkpoint?), and weights files are read "
+                "with weights_only=True; save the model's state_dict() with torch.save"
+            ) from e
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise ModelFileError(
+            f"cannot read backbone weights {path}: not a whole torch or safetensors file "
+            f"({type(e).__name__}: {first})"
+        ) from e
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise ModelFileError(f"{path} is not a flat state dict of tensors")
+        what = (
+            f"a dict whose keys include {sorted(map(str, state))[:4]}"
+            if isinstance(state, dict)
+            else f"a {type(state).__name__}"
+        )
+        raise ModelFileError(
+            f"{path} is not a flat state dict of tensors ({what}); save the torchvision "
+            "model's state_dict()"
+        )
     return state
 
 
-def load_backbone_weights(model: nn.Module, name: str, path: str | Path) -> None:
-    """Load a torchvision state-dict file into the full (uncut) `name` model, strictly."""
+def _backbones_fitting(state: dict[str, Tensor]) -> list[str]:
+    """Names of the torchvision models whose state dict `state` matches (keys and shapes)."""
+    fits = []
+    for name, factory in BACKBONES.items():
+        with torch.device("meta"):  # shapes only: nothing is allocated or initialised
+            own = factory(weights=None).state_dict()
+        if own.keys() == state.keys() and all(state[k].shape == v.shape for k, v in own.items()):
+            fits.append(name)
+    return fits
+
+
+def load_backbone_weights(
+    model: nn.Module, name: str, path: str | Path, keep: Sequence[str] | None = None
+) -> None:
+    """Load a torchvision state-dict file into the full (uncut) `name` model.
+
+    The file is the classification model's `state_dict()`, as torchvision publishes it.
+    `keep`: the top-level modules the encoder keeps (None: all). Their tensors must all be
+    in the file, with the model's names and shapes; keys outside them (later blocks, the
+    classifier) are not used and need not match, so a model fine-tuned to other classes
+    loads too. ModelFileError, naming the file, otherwise.
+    """
     state = _load_state_dict(Path(path))
     own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
+
+    def used(key: str) -> bool:
+        return keep is None or any(key.startswith(f"{m}.") for m in keep)
+
+    need = {k: v for k, v in own.items() if used(k)}
+    missing = sorted(set(need) - set(state))
+    unexpected = sorted(k for k in state if k not in own and used(k))
     wrong = [
         f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in own.items()
+        for k, v in need.items()
         if k in state and state[k].shape != v.shape
     ]
     if missing or unexpected or wrong:
+        fits = _backbones_fitting(state)
         raise ModelFileError(
             f"{path} does not fit torchvision {name}: "
             f"{len(missing)} missing keys {missing[:3]}, "
             f"{len(unexpected)} unexpected keys {unexpected[:3]}, "
             f"{len(wrong)} shape mismatches {wrong[:3]}"
+            + (f"; it fits torchvision {' and '.join(fits)}" if fits else "")
         )
-    model.load_state_dict(state)
+    model.load_state_dict({k: state[k] for k in need}, strict=keep is None)
+
+
+def _kept_modules(name: str, cut: str) -> list[str]:
+    """Dotted names, in the full torchvision model, of the modules kept up to `cut`."""
+    if name.startswith("resnet"):
+        order = ["conv1", "bn1", "relu", "maxpool", *RESNET_CUTS]
+        return order[: order.index(cut) + 1]
+    return [f"features.{i}" for i in range(int(cut.split(".")[1]) + 1)]
 
 
 def build_backbone(name: str, cut: str, weights_path: str | Path | None = None) -> nn.Sequential:
@@ -108,15 +170,10 @@ def build_backbone(name: str, cut: str, weights_path: str | Path | None = None) 
     if cut not in cuts:
         raise ConfigError(f"unknown cut {cut!r} for {name}; choices: {list(cuts)}")
     full = BACKBONES[name](weights=None)
+    keep = _kept_modules(name, cut)
     if weights_path is not None:
-        load_backbone_weights(full, name, weights_path)
-    if name.startswith("resnet"):
-        order = ["conv1", "bn1", "relu", "maxpool", *RESNET_CUTS]
-        keep = order[: order.index(cut) + 1]
-        return nn.Sequential(OrderedDict((k, getattr(full, k)) for k in keep))
-    index = int(cut.split(".")[1])
-    features: nn.Sequential = full.features  # type: ignore[assignment]
-    return nn.Sequential(OrderedDict((str(i), features[i]) for i in range(index + 1)))
+        load_backbone_weights(full, name, weights_path, keep)
+    return nn.Sequential(OrderedDict((k.split(".")[-1], full.get_submodule(k)) for k in keep))
 
 
 class CaptionEncoder(nn.Module):
