@@ -85,6 +85,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--image-size", type=int, default=128, help="side the encoder resizes to")
     s.add_argument("--hidden", type=int, default=256, help="LSTM width")
     s.add_argument("--cell", choices=["lstm", "gru"], default="lstm", help="recurrent cell")
+    s.add_argument("--dropout", type=float, default=0.2, help="before the output layer")
     s.add_argument("--refs", choices=["all", "first"], default="first",
                    help="train on the first reference per image, or a random one")  # fmt: skip
     s.add_argument(
@@ -132,7 +133,7 @@ def caption_config(args: argparse.Namespace) -> CaptionTrainConfig:
         raise ConfigError(f"--train-backbone {args.train_backbone} needs --weights FILE")
     model = CaptionConfig(
         vocab_size=4, backbone=args.backbone, cut=args.cut, grid=args.grid,
-        image_size=args.image_size, hidden_size=args.hidden, cell=args.cell,
+        image_size=args.image_size, hidden_size=args.hidden, cell=args.cell, dropout=args.dropout,
         weights_path=args.weights,
         train_backbone=(args.train_backbone or "finetune") if args.weights else "scratch",
     )  # fmt: skip
