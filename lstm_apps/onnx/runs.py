@@ -84,7 +84,10 @@ def export_caption_run(
     if parity_images < 1:
         raise ConfigError(f"parity_images (--parity-images) must be >= 1, got {parity_images}")
     loaded = load_caption_run(run, checkpoint)
-    test = load_caption_split(run_data(run, data, loaded.metrics), "test", limit=parity_images)
+    test = load_caption_split(
+        run_data(run, data, loaded.metrics), "test", limit=parity_images,
+        size=loaded.model.config.image_size,
+    )  # fmt: skip
     report = export_caption(
         loaded.model, loaded.vocab, out, test.images, metrics=loaded.metrics,
         command=recorded_command(command, "lstm_apps.onnx.runs.export_caption_run"),

@@ -87,6 +87,11 @@ class Engine:
         self.device = resolve_device(setup.device, local)
         if self.device.type == "mps" and setup.precision == "bf16":
             raise ConfigError("--precision bf16 is not supported on mps; use fp16 or fp32")
+        if self.device.type == "cpu" and setup.precision == "fp16":
+            raise ConfigError(
+                "--precision fp16 needs a GPU (cuda or mps): the CPU has no fp16 LSTM kernel; "
+                "use bf16 on the CPU"
+            )
         # the machine's threads are shared by the processes on it
         torch.set_num_threads(max(1, threads // local_world))
         self.distributed = self.world > 1

@@ -105,7 +105,8 @@ def score_caption_run(
     """Caption a split of the run's data (or `data`) with the torch model and score it.
     jpeg: re-encode every image at this quality first (robustness to lossy input)."""
     loaded = load_caption_run(run, checkpoint)
-    arrays = load_caption_split(run_data(run, data, loaded.metrics), split)
+    size = loaded.model.config.image_size  # a batch shares one size: the encoder's input
+    arrays = load_caption_split(run_data(run, data, loaded.metrics), split, size=size)
     images = arrays.images
     if jpeg is not None:
         images = np.stack([jpeg_round_trip(im, jpeg) for im in images])
