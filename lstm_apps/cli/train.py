@@ -39,6 +39,11 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--out", required=True, help="run folder; rerun to resume")
     s.add_argument("--epochs", type=int, default=35, help="passes over the training split")
     s.add_argument(
+        "--commands", default=None,
+        help="comma-separated word folders to recognise (default: yes,no,up,down,left,right,"
+        "on,off,stop,go); every other word folder is _unknown_, and _silence_ is added",
+    )  # fmt: skip
+    s.add_argument(
         "--val-data", default=None,
         help="a second validation folder from another generator (e.g. `lstm-apps data flite`); "
         "never trained on, reported beside the own validation and used to pick the best epoch",
@@ -110,13 +115,16 @@ def add_parser(sub: Any) -> None:
 
 def speech_config(args: argparse.Namespace) -> SpeechTrainConfig:
     """The SpeechTrainConfig that `train speech` options ask for (ConfigError if bad)."""
+    from lstm_apps.data.speech_commands import WORDS, parse_commands, speech_labels
     from lstm_apps.nn.speech import SpeechConfig
     from lstm_apps.train.speech import SpeechTrainConfig
     from lstm_apps.train.speech_augment import AugmentConfig
 
+    commands = WORDS if args.commands is None else parse_commands(args.commands)
     model = SpeechConfig(
-        hidden_size=args.hidden, num_layers=args.layers, cell=args.cell, dropout=args.dropout
-    )
+        labels=speech_labels(commands), hidden_size=args.hidden, num_layers=args.layers,
+        cell=args.cell, dropout=args.dropout,
+    )  # fmt: skip
     return SpeechTrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         threads=args.threads, model=model,

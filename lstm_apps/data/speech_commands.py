@@ -6,10 +6,13 @@
     <root>/_background_noise_/*.wav          long noise recordings
 
 Files named in the two lists belong to those splits, every other file to train. The
-12 classes follow the conventional TensorFlow recipe: ten command words, `_silence_`
-and `_unknown_` (every other word, subsampled). Torch-free: numpy, soundfile, soxr.
+classes are the command words, `_silence_` and `_unknown_` (every other word folder,
+subsampled). By default the commands are the conventional TensorFlow recipe's ten words
+(12 classes); any word folders can be the commands instead (`speech_labels`), e.g. any of
+the 35 words of Speech Commands v2. Torch-free: numpy, soundfile, soxr.
 
     >>> split = load_speech_commands("data/speech_commands", "train")
+    >>> mine = load_speech_commands("data/mine", "train", commands=("lights", "music"))
     >>> ex = split.examples[0]; audio = read_wav(ex.path) if ex.path else None
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -36,8 +40,13 @@ __all__ = [
     "WORDS",
     "Example",
     "SpeechCommandsSplit",
+    "check_command_folders",
+    "check_commands",
+    "commands_of",
     "load_speech_commands",
+    "parse_commands",
     "read_wav",
+    "speech_labels",
     "which_set",
 ]
 
@@ -52,6 +61,8 @@ BACKGROUND_NOISE_DIR = "_background_noise_"
 VALIDATION_LIST = "validation_list.txt"
 TESTING_LIST = "testing_list.txt"
 MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # about 134M, from the Speech Commands README
+RESERVED = (SILENCE, UNKNOWN, BACKGROUND_NOISE_DIR)
+"""Names no command may have: the two extra classes and the noise folder."""
 
 Split = Literal["train", "validation", "test", "all"]
 _SPLITS: tuple[Split, ...] = ("train", "validation", "test", "all")
@@ -142,6 +153,74 @@ def read_wav(path: str | Path) -> npt.NDArray[np.float32]:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+def check_commands(commands: Sequence[str]) -> tuple[str, ...]:
+    """The command words as a tuple, checked: at least one, distinct, each a plain folder
+    name (non-empty, no path separator or surrounding space, not `RESERVED`, and not
+    starting with "_" or ".", which the loader skips as not word folders).
+
+    Raises:
+        ConfigError: naming the bad entries.
+    """
+    if isinstance(commands, str) or not all(isinstance(c, str) for c in commands):
+        raise ConfigError(f"commands must be a sequence of word names, got {commands!r}")
+    words = tuple(commands)
+    if not words:
+        raise ConfigError("commands: give at least one command word")
+    dupes = sorted({c for c in words if words.count(c) > 1})
+    if dupes:
+        raise ConfigError(f"commands {list(words)}: {', '.join(map(repr, dupes))} given twice")
+    reserved = [c for c in words if c in RESERVED]
+    if reserved:
+        raise ConfigError(
+            f"commands {list(words)}: {', '.join(map(repr, reserved))} is reserved "
+            f"({SILENCE} and {UNKNOWN} are added as classes; {BACKGROUND_NOISE_DIR} holds noise)"
+        )
+    bad = [c for c in words if not c or c != c.strip() or "/" in c or "\\" in c or c[0] in "_."]
+    if bad:
+        raise ConfigError(
+            f"commands {list(words)}: {', '.join(map(repr, bad))} is not a word folder name "
+            "(non-empty, no '/', no surrounding space, not starting with '_' or '.')"
+        )
+    return words
+
+
+def parse_commands(text: str) -> tuple[str, ...]:
+    """ "lights, music,pause" -> ("lights", "music", "pause"), checked (`check_commands`)."""
+    words = [w.strip() for w in text.split(",")] if text.strip() else []
+    return check_commands(words)
+
+
+def speech_labels(commands: Sequence[str] = WORDS) -> tuple[str, ...]:
+    """A model's class names for these commands, in class-index order:
+    (*commands, `_silence_`, `_unknown_`). ConfigError for bad commands (`check_commands`)."""
+    return (*check_commands(commands), SILENCE, UNKNOWN)
+
+
+def commands_of(labels: Sequence[str]) -> tuple[str, ...]:
+    """The command words among a model's labels (every label but the two extra classes)."""
+    return tuple(label for label in labels if label not in (SILENCE, UNKNOWN))
+
+
+def check_command_folders(root: str | Path, commands: Sequence[str]) -> None:
+    """Every command must have a word folder with .wav files under `root`.
+
+    Raises:
+        DataFormatError: naming the commands without one and listing the word folders
+            that exist (or saying the root is missing).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataFormatError(f"{root}: Speech Commands folder does not exist")
+    words = _scan(root)
+    missing = [c for c in check_commands(commands) if c not in words]
+    if missing:
+        have = ", ".join(words) if words else "none"
+        raise DataFormatError(
+            f"{root}: no word folder with .wav files for command"
+            f"{'s' * (len(missing) > 1)} {', '.join(missing)}; word folders there: {have}"
+        )
+
+
 def _read_list(root: Path, name: str) -> set[str] | None:
     """Relative paths named in a split list file, checked to exist; None if no file."""
     list_path = root / name
@@ -191,13 +270,17 @@ def load_speech_commands(
     unknown_fraction: float = 0.1,
     seed: int = 0,
     all_unknown: bool = False,
+    commands: Sequence[str] = WORDS,
 ) -> SpeechCommandsSplit:
     """Index one split of a Speech Commands folder (audio is read later, by `read_wav`).
 
     Files named in ``validation_list.txt`` / ``testing_list.txt`` form those splits and
     every other wav is train; if the two lists are absent, `which_set` decides. Split
-    "all" takes every clip of the folder (e.g. a whole evaluation set). Folders
-    not in `WORDS` (except ``_background_noise_``) are `_unknown_`. With K command-word
+    "all" takes every clip of the folder (e.g. a whole evaluation set). The classes are
+    `speech_labels(commands)`; word folders not in `commands` are `_unknown_` (folders
+    starting with "_" or ".", e.g. ``_background_noise_``, are no words). A command with
+    no folder simply has no examples (an evaluation folder may hold a few of the words;
+    `check_command_folders` is the strict check a trainer makes). With K command-word
     examples in the split, N = K / (1 - silence_fraction - unknown_fraction) is the split
     size; round(unknown_fraction * N) unknown files are drawn without replacement
     (fewer if the split has fewer) and round(silence_fraction * N) silence examples are
@@ -206,7 +289,8 @@ def load_speech_commands(
     trainer that draws its own unknown subset each epoch).
 
     Raises:
-        ValueError: a fraction outside [0, 1) or fractions summing to 1 or more.
+        ConfigError: a fraction outside [0, 1), fractions summing to 1 or more, or bad
+            commands (`check_commands`).
         DataFormatError: the root is missing, holds no word folders, a list file names a
             missing wav, or the split has no command-word examples; the message names
             the path.
@@ -224,6 +308,8 @@ def load_speech_commands(
             f"silence_fraction + unknown_fraction = {silence_fraction + unknown_fraction!r}; "
             "must be below 1"
         )
+    labels = speech_labels(commands)
+    command_set = frozenset(labels[:-2])
     root = Path(root)
     if not root.is_dir():
         raise DataFormatError(f"{root}: Speech Commands folder does not exist")
@@ -241,12 +327,15 @@ def load_speech_commands(
         for rel in files:
             if split != "all" and _assign_split(rel, validation, testing) != split:
                 continue
-            if word in WORDS:
-                known.append(Example(root / rel, word, LABELS.index(word)))
+            if word in command_set:
+                known.append(Example(root / rel, word, labels.index(word)))
             else:
                 unknown_pool.append(rel)
     if not known:
-        raise DataFormatError(f"{root}: no examples of {', '.join(WORDS)} in the {split!r} split")
+        raise DataFormatError(
+            f"{root}: no examples of {', '.join(labels[:-2])} in the {split!r} split "
+            f"(word folders there: {', '.join(words)})"
+        )
 
     total = len(known) / (1.0 - silence_fraction - unknown_fraction)
     n_unknown = min(round(unknown_fraction * total), len(unknown_pool))
@@ -255,13 +344,15 @@ def load_speech_commands(
     n_silence = round(silence_fraction * total)
     rng = np.random.default_rng([seed, _SPLITS.index(split)])
     picked = sorted(unknown_pool[i] for i in rng.permutation(len(unknown_pool))[:n_unknown])
-    unknown_index = LABELS.index(UNKNOWN)
+    unknown_index = labels.index(UNKNOWN)
     examples = known + [Example(root / rel, UNKNOWN, unknown_index) for rel in picked]
     examples.sort(key=lambda ex: str(ex.path))
-    silence = Example(None, SILENCE, LABELS.index(SILENCE))
+    silence = Example(None, SILENCE, labels.index(SILENCE))
     examples.extend([silence] * n_silence)
 
     noise_dir = root / BACKGROUND_NOISE_DIR
     noise_paths = sorted(noise_dir.glob("*.wav")) if noise_dir.is_dir() else []
     noise = [read_wav(p) for p in noise_paths]
-    return SpeechCommandsSplit(root=root, split=split, examples=examples, noise=noise)
+    return SpeechCommandsSplit(
+        root=root, split=split, examples=examples, labels=labels, noise=noise
+    )

@@ -179,7 +179,8 @@ def generate_speech_commands(
         words: the words every speaker says `repeats` times (None: the 10 commands);
             a smaller set makes small test data.
         extra_words: a pool of other words and phrases (None: `UNKNOWN_POOL`, hundreds
-            of words, near-misses of the commands and short phrases) ...
+            of words, near-misses of the commands and short phrases; entries holding a
+            word of `words` are dropped) ...
         extra_per_speaker: ... of which each speaker says this many, once each (None: 10
             when `words` is None, else 0).
         transforms: voice, room and channel transformations (None: the defaults of
@@ -208,7 +209,9 @@ def generate_speech_commands(
         extra_per_speaker = 10 if words is None else 0
     words = WORDS if words is None else tuple(words)
     extra = UNKNOWN_POOL if extra_words is None else tuple(extra_words)
-    extra = tuple(w for w in extra if w not in words) if extra_per_speaker else ()
+    # no other word may say a command ("play music" is not _unknown_ when "music" is one)
+    said = {token for w in words for token in w.split()}
+    extra = tuple(w for w in extra if not said & set(w.split())) if extra_per_speaker else ()
     for name, group in (("words", words), ("extra_words", extra)):
         if any(not w.strip() or "/" in w or w.startswith("_") for w in group):
             raise ConfigError(f"{name}={group!r}; expected non-empty plain words")

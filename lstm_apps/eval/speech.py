@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lstm_apps.data.speech_commands import SpeechCommandsSplit, load_speech_commands, read_wav
+from lstm_apps.data.speech_commands import (
+    WORDS,
+    SpeechCommandsSplit,
+    commands_of,
+    load_speech_commands,
+    read_wav,
+)
 from lstm_apps.eval.models import load_eval_model
 from lstm_apps.runtime.audio import fit_length
 from lstm_apps.runtime.errors import DataFormatError, InputError
@@ -75,13 +81,17 @@ def index_split(
     seed: int,
     silence_fraction: float,
     unknown_fraction: float,
+    commands: Sequence[str] = WORDS,
 ) -> SpeechCommandsSplit:
-    """`load_speech_commands` with argument errors as InputError (its format errors pass)."""
+    """`load_speech_commands` with argument errors as InputError (its format errors pass).
+    `commands`: the model's command words (`commands_of(model.labels)`); other words are
+    `_unknown_`."""
     check_split(split)
     try:
         return load_speech_commands(
             data_dir, split,  # type: ignore[arg-type]
             silence_fraction=silence_fraction, unknown_fraction=unknown_fraction, seed=seed,
+            commands=commands,
         )  # fmt: skip
     except DataFormatError:
         raise
@@ -144,7 +154,7 @@ def evaluate_speech(
     m = load_eval_model(model, threads=threads)
     data = index_split(
         data_dir, split, seed=seed, silence_fraction=silence_fraction,
-        unknown_fraction=unknown_fraction,
+        unknown_fraction=unknown_fraction, commands=commands_of(m.labels),
     )  # fmt: skip
     labels = m.labels
     missing = sorted({ex.label for ex in data.examples} - set(labels))

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lstm_apps.data.speech_commands import SpeechCommandsSplit
+from lstm_apps.data.speech_commands import SpeechCommandsSplit, commands_of
 from lstm_apps.eval.models import EvalModel, load_eval_model
 from lstm_apps.eval.stream_audio import StreamSpec, TruthEvent, build_noise, make_recording
 from lstm_apps.eval.stream_score import (
@@ -248,7 +248,10 @@ def evaluate_stream(
         raise InputError(f"seed must be an int, got {seed!r}")
     spec = StreamSpec(seconds=seconds, snr_db=snr_db)
     m = load_eval_model(model, threads=threads)
-    data = index_split(data_dir, split, seed=seed, silence_fraction=0.0, unknown_fraction=0.5)
+    data = index_split(
+        data_dir, split, seed=seed, silence_fraction=0.0, unknown_fraction=0.5,
+        commands=commands_of(m.labels),
+    )  # fmt: skip
     chunk = max(1, round(chunk_ms * m.sample_rate / 1000))
     streams, noise, snrs = stream_posteriors(
         m, data, spec, n_recordings, noise_minutes, chunk, seed

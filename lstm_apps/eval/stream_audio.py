@@ -25,6 +25,7 @@ import numpy.typing as npt
 from lstm_apps.data.speech_commands import (
     SAMPLE_RATE,
     UNKNOWN,
+    WORDS,
     SpeechCommandsSplit,
     read_wav,
 )
@@ -200,13 +201,17 @@ def build_stream(
     pause: tuple[float, float] = (0.3, 1.5),
     unknown_share: float = 0.3,
     recording: int = 0,
+    commands: Sequence[str] = WORDS,
 ) -> tuple[npt.NDArray[np.float32], list[TruthEvent]]:
     """One test recording from the words of `split`: audio (S,) float32 at 16 kHz with
-    S = round(seconds * 16000), and its truth in time order (see the module docstring)."""
+    S = round(seconds * 16000), and its truth in time order (see the module docstring).
+    `commands`: the word folders labelled as commands (a model's); others are `_unknown_`."""
     from lstm_apps.eval.speech import index_split
 
     spec = StreamSpec(seconds=seconds, snr_db=snr_db, pause=pause, unknown_share=unknown_share)
-    data = index_split(data_dir, split, seed=seed, silence_fraction=0.0, unknown_fraction=0.5)
+    data = index_split(
+        data_dir, split, seed=seed, silence_fraction=0.0, unknown_fraction=0.5, commands=commands
+    )
     audio, truth, _ = make_recording(data, spec, seed=seed, recording=recording)
     return audio, truth
 

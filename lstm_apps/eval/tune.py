@@ -22,6 +22,7 @@ from typing import Any
 
 __all__ = ["DETECTOR_JSON", "GRID", "read_detector", "tune_detector"]
 
+from lstm_apps.data.speech_commands import commands_of
 from lstm_apps.eval.models import DETECTOR_JSON, load_eval_model, read_detector
 from lstm_apps.eval.speech import index_split
 from lstm_apps.eval.stream import stream_posteriors, sweep_thresholds
@@ -55,7 +56,10 @@ def tune_detector(
     if not (run / "best").is_dir():
         raise InputError(f"{run}: not a training run (no best/ checkpoint)")
     model = load_eval_model(run, threads=threads)
-    data = index_split(data_dir, split, seed=seed, silence_fraction=0.0, unknown_fraction=0.5)
+    data = index_split(
+        data_dir, split, seed=seed, silence_fraction=0.0, unknown_fraction=0.5,
+        commands=commands_of(model.labels),
+    )  # fmt: skip
     streams, noise, _ = stream_posteriors(
         model, data, StreamSpec(seconds=60.0), n_recordings, noise_minutes, 1600, seed
     )

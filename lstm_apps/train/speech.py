@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lstm_apps.data import read_generator
+from lstm_apps.data.speech_commands import WORDS, check_command_folders, commands_of
 from lstm_apps.nn.speech import SpeechClassifierNet, SpeechConfig
 from lstm_apps.runtime.errors import ConfigError, DataFormatError
 from lstm_apps.train.checkpoint import load_checkpoint, save_checkpoint
@@ -158,6 +159,9 @@ def _train(
     log, workers = engine.log(log), engine.setup.workers
     engine.check_batch(cfg.batch_size, "train speech")
     rng = seed_everything(cfg.seed)
+    if (commands := commands_of(cfg.model.labels)) != WORDS:
+        # named commands must all be there; the default ten may be partly (quick sets)
+        check_command_folders(data_dir, commands)
     cross = index_split(Path(val_data), "validation", cfg) if val_data else None  # fail early
     train = index_split(data_dir, "train", cfg, all_unknown=True)
     val = index_split(data_dir, "validation", cfg)

@@ -23,10 +23,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from lstm_apps.data.speech_commands import load_speech_commands, read_wav
+from lstm_apps.data.speech_commands import commands_of, load_speech_commands, read_wav
 from lstm_apps.nn.speech import SpeechConfig
 from lstm_apps.runtime.audio import fit_length
-from lstm_apps.runtime.errors import DataFormatError
+from lstm_apps.runtime.errors import ConfigError
 from lstm_apps.train.engine import loader_generator
 from lstm_apps.train.loop import progress
 
@@ -132,10 +132,13 @@ def index_split(
     data = load_speech_commands(
         root, split, silence_fraction=cfg.silence_fraction,  # type: ignore[arg-type]
         unknown_fraction=cfg.unknown_fraction if split == "train" else cfg.eval_unknown_fraction,
-        seed=cfg.seed, all_unknown=all_unknown,
+        seed=cfg.seed, all_unknown=all_unknown, commands=commands_of(cfg.model.labels),
     )  # fmt: skip
     if tuple(data.labels) != tuple(cfg.model.labels):
-        raise DataFormatError(f"{root}: labels {data.labels} differ from the model's")
+        raise ConfigError(
+            f"model labels {list(cfg.model.labels)}: expected the commands, then _silence_ "
+            f"and _unknown_: {list(data.labels)}"
+        )
     s = cfg.model.clip_samples
     silence = np.array([ex.path is None for ex in data.examples], bool)
     bank = np.concatenate(data.noise) if data.noise else np.zeros(s * 2, np.float32)
