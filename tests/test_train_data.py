@@ -191,3 +191,25 @@ def test_missing_device_is_one_line(
     assert main([*argv, "--precision", "fp16"]) == 2
     assert "use bf16 on the CPU" in capsys.readouterr().err
     assert not (tmp_path / "r" / "last").exists()
+
+
+def test_eval_takes_device_and_precision(
+    speech: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    argv = ["train", "speech", "--data", str(speech), "--out", str(run), *SPEECH]
+    assert main(argv) == 0
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / precision
+        ev = ["eval", "speech", str(run), "--data", str(speech), "--out", str(out)]
+        assert main([*ev, "--precision", precision, "--device", "cpu"]) == 0
+    reports = [
+        json.loads(next((tmp_path / p).glob("*.json")).read_text()) for p in ("fp32", "bf16")
+    ]
+    assert reports[0]["n"] == reports[1]["n"] > 0
+    assert abs(reports[0]["accuracy"] - reports[1]["accuracy"]) <= 0.1
+    # a bundle runs in onnxruntime: a torch device makes no sense for it
+    bundle = Path(__file__).resolve().parents[1] / "export" / "speech"
+    capsys.readouterr()
+    assert main(["eval", "speech", str(bundle), "--data", str(speech), "--device", "cuda"]) == 2
+    assert "is a bundle" in capsys.readouterr().err

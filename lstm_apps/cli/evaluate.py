@@ -27,6 +27,7 @@ def add_parser(sub: Any) -> None:
         s.add_argument("--out", default=None, help="folder for the JSON report and the PNG")
         s.add_argument("--seed", type=int, default=0, help="same seed, same result")
         s.add_argument("--threads", type=int, default=1, help="torch / onnxruntime threads")
+        add_device_options(s)
         if what == "stream":
             s.add_argument("--recordings", type=int, default=10, help="word recordings")
             s.add_argument("--seconds", type=float, default=60.0, help="length of each")
@@ -56,7 +57,19 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--jpeg", type=int, default=None, metavar="Q", help="re-encode as JPEG first")
     s.add_argument("--checkpoint", default="best", help="best or last")
     s.add_argument("--data", default=None, help="data folder (default: the run's)")
+    add_device_options(s)
     s.set_defaults(func=_caption)
+
+
+def add_device_options(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+        help="where a training run computes (a bundle runs in onnxruntime on the CPU)",
+    )  # fmt: skip
+    s.add_argument(
+        "--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+        help="autocast precision of a training run (default: fp32)",
+    )  # fmt: skip
 
 
 def _speech(args: argparse.Namespace, command: str) -> int:
@@ -64,7 +77,7 @@ def _speech(args: argparse.Namespace, command: str) -> int:
 
     report = evaluate_speech(
         args.model, args.data, split=args.split, out_dir=args.out, seed=args.seed,
-        threads=args.threads, command=command,
+        threads=args.threads, command=command, device=args.device, precision=args.precision,
     )  # fmt: skip
     print(format_report(report))
     return 0
@@ -77,6 +90,7 @@ def _stream(args: argparse.Namespace, command: str) -> int:
         args.model, args.data, split=args.split, n_recordings=args.recordings,
         seconds=args.seconds, noise_minutes=args.noise_minutes, out_dir=args.out,
         chunk_ms=args.chunk_ms, seed=args.seed, threads=args.threads, command=command,
+        device=args.device, precision=args.precision,
     )  # fmt: skip
     print(format_stream_report(report))
     return 0
@@ -104,7 +118,7 @@ def _caption(args: argparse.Namespace, command: str) -> int:
 
     r = score_caption_run(
         args.run, split=args.split, beam=args.beam, jpeg=args.jpeg, checkpoint=args.checkpoint,
-        data=args.data,
+        data=args.data, device=args.device, precision=args.precision,
     )  # fmt: skip
     jpeg = f", JPEG quality {r.jpeg}" if r.jpeg is not None else ""
     print(f"{r.split} split, {r.n_images} images, beam {r.beam}{jpeg}:")

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lstm_apps.runtime.detect import Detection, Detector, DetectorConfig, softmax
-from lstm_apps.runtime.errors import InputError
+from lstm_apps.runtime.errors import ConfigError, InputError
 
 ModelKind = Literal["bundle", "run"]
 TORCH_BLOCK_FRAMES = 500  # frames per torch call over a recording (10 s): bounds memory
@@ -63,11 +63,16 @@ class EvalModel(Protocol):
         ...
 
 
-def load_eval_model(path: str | os.PathLike[str], *, threads: int = 1) -> EvalModel:
+def load_eval_model(
+    path: str | os.PathLike[str], *, threads: int = 1, device: str = "auto",
+    precision: str = "fp32",
+) -> EvalModel:  # fmt: skip
     """A bundle folder (model.onnx + config.json) or a run folder (best/ checkpoint; a
     checkpoint folder itself works too). Anything else is an InputError naming `path`.
 
     threads : onnxruntime intra-op threads, or torch threads (set process-wide) for a run.
+    device, precision : where and at what autocast precision a run computes (a bundle
+    runs in onnxruntime on the CPU: anything but auto / fp32 is a ConfigError for it).
     """
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise InputError(f"threads must be a positive int, got {threads!r}")
@@ -75,10 +80,15 @@ def load_eval_model(path: str | os.PathLike[str], *, threads: int = 1) -> EvalMo
     if not p.exists():
         raise InputError(f"model {p} does not exist (expected a bundle or a run folder)")
     if (p / "model.onnx").is_file() and (p / "config.json").is_file():
+        if device not in ("auto", "cpu") or precision != "fp32":
+            raise ConfigError(
+                f"model {p} is a bundle: onnxruntime runs it on the CPU in its own precision; "
+                "--device and --precision apply to a training run"
+            )
         return _BundleModel(p, threads)
     for ckpt in (p / "best", p):
         if (ckpt / "model.safetensors").is_file() and (ckpt / "config.json").is_file():
-            return _RunModel(p, ckpt, threads)
+            return _RunModel(p, ckpt, threads, device, precision)
     raise InputError(
         f"model {p} is neither a speech bundle (model.onnx + config.json) nor a training "
         "run (best/model.safetensors + best/config.json)"
@@ -137,17 +147,22 @@ class _BundleModel:
 class _RunModel:
     kind: ModelKind = "run"
 
-    def __init__(self, path: Path, checkpoint: Path, threads: int) -> None:
+    def __init__(
+        self, path: Path, checkpoint: Path, threads: int, device: str, precision: str
+    ) -> None:
         import torch
 
         from lstm_apps.nn.speech import SpeechClassifierNet
         from lstm_apps.train.checkpoint import load_checkpoint
+        from lstm_apps.train.engine import check_precision, resolve_device
 
         torch.set_num_threads(threads)
+        self.device, self.precision = resolve_device(device), precision
+        check_precision(self.device, precision)
         net = load_checkpoint(checkpoint).model
         if not isinstance(net, SpeechClassifierNet):
             raise InputError(f"model {path}: {checkpoint} holds a {type(net).__name__}, not speech")
-        self.path, self.net = path, net.eval()
+        self.path, self.net = path, net.eval().to(self.device)
         cfg = net.config
         self.labels = tuple(cfg.labels)
         self.sample_rate = cfg.frontend.sample_rate
@@ -163,8 +178,11 @@ class _RunModel:
     def probabilities(self, clips: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         import torch
 
-        with torch.no_grad():
-            logits = self.net(torch.from_numpy(np.ascontiguousarray(clips, np.float32)))
+        from lstm_apps.train.engine import autocast
+
+        x = torch.from_numpy(np.ascontiguousarray(clips, np.float32)).to(self.device)
+        with torch.no_grad(), autocast(self.device, self.precision):
+            logits = self.net(x).float().cpu()
         return softmax(logits.numpy().astype(np.float32, copy=False))
 
     def frame_posteriors(
@@ -178,16 +196,16 @@ class _RunModel:
         # Zero-pad to whole frames, as CommandStream.flush does.
         x = np.concatenate([audio, np.zeros((-len(audio)) % self.hop, np.float32)])
         step, cfg = SpeechStream(self.net).eval(), self.net.config
-        shape = (cfg.num_layers, 1, cfg.hidden_size)
-        h, c = torch.zeros(shape), torch.zeros(shape)
-        ctx = torch.zeros(1, cfg.frontend.context)
+        shape, dev = (cfg.num_layers, 1, cfg.hidden_size), self.device
+        h, c = torch.zeros(shape, device=dev), torch.zeros(shape, device=dev)
+        ctx = torch.zeros(1, cfg.frontend.context, device=dev)
         block = TORCH_BLOCK_FRAMES * self.hop
         out: list[Any] = []
-        with torch.no_grad():
+        with torch.no_grad():  # fp32: the state carried from block to block stays exact
             for i in range(0, len(x), block):
                 piece = torch.from_numpy(np.ascontiguousarray(x[None, i : i + block]))
-                logits, h, c, ctx = step(piece, ctx, h, c)
-                out.append(logits[0].numpy())
+                logits, h, c, ctx = step(piece.to(dev), ctx, h, c)
+                out.append(logits[0].cpu().numpy())
         if not out:
             return np.zeros((0, len(self.labels)), np.float32)
         return softmax(np.concatenate(out).astype(np.float32, copy=False))

@@ -139,6 +139,8 @@ def evaluate_speech(
     silence_fraction: float = 0.1,
     unknown_fraction: float = 0.1,
     threads: int = 1,
+    device: str = "auto",
+    precision: str = "fp32",
     command: str | None = None,
 ) -> SpeechEvalReport:
     """Classify every clip of `split` and count. With `out_dir`, also write
@@ -151,7 +153,7 @@ def evaluate_speech(
     check_split(split)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InputError(f"seed must be an int, got {seed!r}")
-    m = load_eval_model(model, threads=threads)
+    m = load_eval_model(model, threads=threads, device=device, precision=precision)
     data = index_split(
         data_dir, split, seed=seed, silence_fraction=silence_fraction,
         unknown_fraction=unknown_fraction, commands=commands_of(m.labels),

@@ -233,6 +233,8 @@ def evaluate_stream(
     chunk_ms: float = 100.0,
     seed: int = 0,
     threads: int = 1,
+    device: str = "auto",
+    precision: str = "fp32",
     command: str | None = None,
 ) -> StreamEvalReport:
     """Build `n_recordings` word recordings of `seconds` and `noise_minutes` of noise-only
@@ -247,7 +249,7 @@ def evaluate_stream(
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InputError(f"seed must be an int, got {seed!r}")
     spec = StreamSpec(seconds=seconds, snr_db=snr_db)
-    m = load_eval_model(model, threads=threads)
+    m = load_eval_model(model, threads=threads, device=device, precision=precision)
     data = index_split(
         data_dir, split, seed=seed, silence_fraction=0.0, unknown_fraction=0.5,
         commands=commands_of(m.labels),

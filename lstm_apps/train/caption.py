@@ -136,16 +136,23 @@ def caption_loss(
 
 @torch.no_grad()
 def decode_split(
-    model: CaptionModel, images: np.ndarray, vocab: Vocab, beam: int, batch_size: int = 100
+    model: CaptionModel,
+    images: np.ndarray,
+    vocab: Vocab,
+    beam: int,
+    batch_size: int = 100,
+    engine: Engine | None = None,
 ) -> list[list[str]]:
-    """Captions (token lists) for images (N, H, W, 3) uint8."""
+    """Captions (token lists) for images (N, H, W, 3) uint8 (on the engine's device)."""
+    engine = engine or Engine(Setup(device="cpu"))
     model.eval()
     opts = SearchOptions(
         beam_size=beam, max_len=model.config.max_len, start_id=vocab.start_id, end_id=vocab.end_id
     )
     out: list[list[str]] = []
     for i in range(0, len(images), batch_size):
-        hyps = generate(model, torch.from_numpy(images[i : i + batch_size]), opts)
+        with engine.autocast():
+            hyps = generate(model, engine.to(torch.from_numpy(images[i : i + batch_size])), opts)
         out += [vocab.decode(h.tokens) for h in hyps]
     return out
 

@@ -75,25 +75,40 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """torch.autocast at `precision` on `device` (fp32: no autocast)."""
+    dtype = _DTYPES.get(precision)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def check_precision(device: torch.device, precision: str) -> None:
+    """ConfigError for a precision the device cannot run."""
+    if device.type == "mps" and precision == "bf16":
+        raise ConfigError("--precision bf16 is not supported on mps; use fp16 or fp32")
+    if device.type == "cpu" and precision == "fp16":
+        raise ConfigError(
+            "--precision fp16 needs a GPU (cuda or mps): the CPU has no fp16 LSTM kernel; "
+            "use bf16 on the CPU"
+        )
+
+
 class Engine:
     """The device, autocast, gradient scaler and process group of one training process."""
 
-    def __init__(self, setup: Setup | None = None, *, threads: int = 2) -> None:
+    def __init__(self, setup: Setup | None = None, *, threads: int | None = None) -> None:
+        """threads: torch threads for the machine, shared by the processes on it (None:
+        leave torch's setting alone)."""
         self.setup = setup = setup or Setup()
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         local = int(os.environ.get("LOCAL_RANK", "0"))
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(self.world)))
         self.device = resolve_device(setup.device, local)
-        if self.device.type == "mps" and setup.precision == "bf16":
-            raise ConfigError("--precision bf16 is not supported on mps; use fp16 or fp32")
-        if self.device.type == "cpu" and setup.precision == "fp16":
-            raise ConfigError(
-                "--precision fp16 needs a GPU (cuda or mps): the CPU has no fp16 LSTM kernel; "
-                "use bf16 on the CPU"
-            )
-        # the machine's threads are shared by the processes on it
-        torch.set_num_threads(max(1, threads // local_world))
+        check_precision(self.device, setup.precision)
+        if threads is not None:
+            torch.set_num_threads(max(1, threads // local_world))
         self.distributed = self.world > 1
         if self.distributed and not dist.is_initialized():
             backend = "nccl" if self.device.type == "cuda" else "gloo"
@@ -115,9 +130,7 @@ class Engine:
         return log if self.is_main else (lambda _msg: None)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
+        return autocast(self.device, self.setup.precision)
 
     def to(self, t: Tensor) -> Tensor:
         return t.to(self.device, non_blocking=True)

@@ -101,14 +101,20 @@ def score_caption_run(
     jpeg: int | None = None,
     checkpoint: str = "best",
     data: str | Path | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
 ) -> CaptionRunScores:
     """Caption a split of the run's data (or `data`) with the torch model and score it.
-    jpeg: re-encode every image at this quality first (robustness to lossy input)."""
+    jpeg: re-encode every image at this quality first (robustness to lossy input).
+    device, precision: where and at what autocast precision the model runs."""
+    from lstm_apps.train.engine import Engine, Setup
+
+    engine = Engine(Setup(device=device, precision=precision))  # type: ignore[arg-type]
     loaded = load_caption_run(run, checkpoint)
     size = loaded.model.config.image_size  # a batch shares one size: the encoder's input
     arrays = load_caption_split(run_data(run, data, loaded.metrics), split, size=size)
     images = arrays.images
     if jpeg is not None:
         images = np.stack([jpeg_round_trip(im, jpeg) for im in images])
-    hyps = decode_split(loaded.model, images, loaded.vocab, beam=beam)
+    hyps = decode_split(loaded.model.to(engine.device), images, loaded.vocab, beam, engine=engine)
     return CaptionRunScores(split, len(hyps), beam, jpeg, caption_scores(hyps, arrays.captions))
