@@ -191,3 +191,19 @@ def test_quick_mode_on_the_shipped_bundles(tmp_path: Path) -> None:
     assert {t["target"] for t in rep["targets"]} == {t.name for t in TARGETS}
     assert all(_positive(r["ratio"]) for r in rep["ratios"])
     assert (out / "BENCHMARKS.md").is_file()
+
+
+def test_bench_train_measures_real_runs(tmp_path: Path) -> None:
+    """`bench train`: each case is a real training run; its rate comes from the run's
+    history, and the markdown shows every case with its ratio."""
+    from lstm_apps.bench.train import cases, markdown, run_train_bench
+
+    names = [c.name for c in cases(cuda=False) if c.kind == "speech"]
+    assert len(names) == 4 and any("2 processes" in n for n in names)
+    report = run_train_bench(tmp_path, quick=True, kinds=("speech",), log=lambda s: None)
+    rows = report["results"]
+    assert [r["case"] for r in rows] == names
+    assert all(r["per_second"] > 0 for r in rows) and rows[0]["ratio"] == 1.0
+    assert json.loads((tmp_path / "train.json").read_text())["results"] == rows
+    md = markdown(report)
+    assert all(n in md for n in names) and "clips/s" in md

@@ -42,6 +42,11 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         "bench", help="onnxruntime vs PyTorch vs the arithmetic floor -> BENCHMARKS.md",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
+    s.add_argument(
+        "what", nargs="?", choices=["train"], default=None,
+        help="train: training throughput of the trainers (workers, processes, precision) "
+        "instead of the runtime",
+    )  # fmt: skip
     s.add_argument("--quick", action="store_true", help="few repeats, 1 thread (CI)")
     s.add_argument("--threads", type=int, nargs="+", default=None, help="default: 1 2 (quick: 1)")
     s.add_argument("--repeats", type=int, default=None, help="timed blocks per number")
@@ -118,6 +123,8 @@ def bench_command(
 ) -> int:
     """Run what parsed `bench` arguments ask for (see options_from_args for the command)."""
     options = options_from_args(args, argv, prog, command=command)
+    if getattr(args, "what", None) == "train":
+        return _train_command(options, args.repeats)
     if args.render:
         import json
 
@@ -131,6 +138,27 @@ def bench_command(
         print(f"wrote {options.markdown_path} from {options.json_path}")
         return 0
     run_bench(options)
+    return 0
+
+
+def _train_command(options: BenchOptions, rounds: int | None) -> int:
+    """`bench train`: measure, write DIR/train.json, re-render the markdown with it."""
+    import json
+
+    from lstm_apps.bench.report import write_outputs
+    from lstm_apps.bench.train import markdown, run_train_bench
+    from lstm_apps.runtime.files import write_text_atomic
+
+    out = options.json_path.parent
+    report = run_train_bench(out, quick=options.quick, rounds=rounds)
+    if options.markdown_path is None:
+        return 0
+    if options.json_path.is_file():  # the runtime figures stay; the training ones join them
+        runtime = json.loads(options.json_path.read_text(encoding="utf-8"))
+        write_outputs(runtime, options.json_path, options.markdown_path, options.notes_path)
+    else:
+        write_text_atomic(options.markdown_path, markdown(report) + "\n")
+    print(f"wrote {out / 'train.json'} and {options.markdown_path}")
     return 0
 
 

@@ -228,8 +228,11 @@ def _memory(report: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def markdown(report: dict[str, Any], notes: str | None) -> str:
-    """BENCHMARKS.md from a results report (and the hand-written notes, if any)."""
+def markdown(
+    report: dict[str, Any], notes: str | None, training: dict[str, Any] | None = None
+) -> str:
+    """BENCHMARKS.md from a results report (the training report of `bench train` and the
+    hand-written notes, if any)."""
     results, rats = report["results"], report["ratios"]
     lines = _header(report) + _targets(report)
     if any(r["model"] == "speech" for r in results):
@@ -239,6 +242,10 @@ def markdown(report: dict[str, Any], notes: str | None) -> str:
                   "steps whatever the weights (lstm_apps/bench/caption.py).", ""]  # fmt: skip
         lines += [*_table(results, rats, "caption"), ""]
     lines += _floors(results) + _memory(report)
+    if training is not None:
+        from lstm_apps.bench.train import markdown as training_markdown
+
+        lines += ["#" + training_markdown(training), ""]
     if notes:
         lines += [notes.strip(), ""]
     return "\n".join(lines)
@@ -254,5 +261,9 @@ def write_outputs(
         notes = None
         if notes_path is not None and notes_path.is_file():
             notes = notes_path.read_text(encoding="utf-8")
+        train_json = json_path.parent / "train.json"
+        training = (
+            json.loads(train_json.read_text(encoding="utf-8")) if train_json.is_file() else None
+        )
         md_path.parent.mkdir(parents=True, exist_ok=True)
-        md_path.write_text(markdown(report, notes), encoding="utf-8")
+        md_path.write_text(markdown(report, notes, training), encoding="utf-8")

@@ -196,7 +196,8 @@ class TorchStep:
                 torch.from_numpy(tokens).to(self.device), state.h, state.c, state.features,
                 state.keys,
             )  # fmt: skip
-        return logprobs.cpu().numpy(), replace(state, h=h, c=c), alpha.cpu().numpy()
+        # float(): under autocast they may be bf16/fp16, which numpy has no type for
+        return logprobs.float().cpu().numpy(), replace(state, h=h, c=c), alpha.float().cpu().numpy()
 
 
 def generate(

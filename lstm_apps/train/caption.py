@@ -219,7 +219,7 @@ def _train(
     train_images = image_source(train_items, size, folder, "train", setup, log)
     vocab = Vocab.build([c for it in train_items for c in it.captions], min_count=cfg.min_count)
     cfg = replace(cfg, model=replace(cfg.model, vocab_size=len(vocab)))
-    model = CaptionModel(cfg.model)
+    model = CaptionModel(cfg.model).to(engine.device)  # before the optimizer's state
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(train_items) // cfg.batch_size)
@@ -253,7 +253,7 @@ def _train(
             batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", total=steps_per_epoch,
             disable=None if engine.is_main else True,
         )  # fmt: skip
-        loss_sum, acc_sum = 0.0, 0.0
+        loss_sum, acc_sum, start = 0.0, 0.0, time.perf_counter()
         for i, (images, captions) in enumerate(bar):
             set_lr(opt, lr_at(epoch * steps_per_epoch + i, total, cfg.lr, cfg.warmup_steps))
             images, captions = engine.to(images), engine.to(captions)
@@ -270,12 +270,18 @@ def _train(
                 bar.set_postfix(
                     loss=f"{loss_sum / (i + 1):.3f}", tok_acc=f"{acc_sum / (i + 1):.3f}"
                 )
+        train_seconds = time.perf_counter() - start  # the steps alone: loading included
+        stats = {
+            "train_loss": loss_sum / steps_per_epoch, "token_accuracy": acc_sum / steps_per_epoch,
+            "train_seconds": round(train_seconds, 3),
+            "images_per_second": round(steps_per_epoch * cfg.batch_size / train_seconds, 1),
+        }  # fmt: skip
         with engine.main_first() as main:
             if main:
                 _end_epoch(
                     out, model, opt, rng, cfg, run, vocab, fingerprint, epoch, engine,
                     image_source(val_items, size, folder, "val", setup, log), val_items,
-                    loss_sum / steps_per_epoch, acc_sum / steps_per_epoch, log,
+                    stats, log,
                 )  # fmt: skip
     if not engine.is_main:
         return {}
@@ -288,7 +294,7 @@ def _train(
 def _end_epoch(
     out: Path, model: CaptionModel, opt: torch.optim.Optimizer, rng: np.random.Generator,
     cfg: CaptionTrainConfig, run: Any, vocab: Vocab, fingerprint: dict[str, Any], epoch: int,
-    engine: Engine, val: ImageSource, val_items: list[CaptionItem], loss: float, acc: float,
+    engine: Engine, val: ImageSource, val_items: list[CaptionItem], stats: dict[str, float],
     log: Callable[[str], None],
 ) -> None:  # fmt: skip
     """Validate (greedy), log, keep the best, save last/ (rank 0)."""
@@ -297,16 +303,18 @@ def _end_epoch(
     scores = caption_scores(hyps, [it.captions for it in val_items])
     score = scores.get("content_accuracy", scores["bleu4"])
     row = {
-        "epoch": epoch + 1, "train_loss": loss, "token_accuracy": acc,
-        "val_bleu4": scores["bleu4"], "val_content_accuracy": scores.get("content_accuracy"),
+        "epoch": epoch + 1, **stats, "val_bleu4": scores["bleu4"],
+        "val_content_accuracy": scores.get("content_accuracy"),
         "seconds": round(run.clock.seconds, 1),
     }  # fmt: skip
+    loss, acc = stats["train_loss"], stats["token_accuracy"]
     run.history.append(row)
     content = scores.get("content_accuracy")
     log(
         f"epoch {epoch + 1:3d}  loss {loss:.4f}  tok {acc:.3f}  val BLEU-4 {scores['bleu4']:.3f}"
         + (f"  content {content:.3f}" if content is not None else "")
-        + f"  {run.clock.seconds:6.0f}s   e.g. {' '.join(hyps[0])!r}"
+        + f"  {run.clock.seconds:6.0f}s  {stats['images_per_second']:.0f} img/s"
+        + f"   e.g. {' '.join(hyps[0])!r}"
     )
     if score > run.best:
         run.best = score

@@ -179,6 +179,7 @@ def _train(
     sample = rng.permutation(len(train))[:1000]
     first = next(iter(train.loader([sample], workers)))
     net.set_normalization(*feature_stats(net, first))
+    net.to(engine.device)  # before the optimizer and its resumed state are made
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, (len(always) + n_unknown) // cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
@@ -209,7 +210,7 @@ def _train(
             clips, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", total=steps_per_epoch,
             disable=None if engine.is_main else True,
         )  # fmt: skip
-        loss_sum, correct, seen = 0.0, 0, 0
+        loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
         for i, x in enumerate(bar):
             step = epoch * steps_per_epoch + i
             set_lr(opt, lr_at(step, total, cfg.lr, cfg.warmup_steps))
@@ -233,6 +234,7 @@ def _train(
             seen += len(idx)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        train_seconds = time.perf_counter() - start  # the steps alone: loading included
         with engine.main_first() as main:
             if not main:
                 continue
@@ -240,7 +242,8 @@ def _train(
             row = {
                 "epoch": epoch + 1, "train_loss": loss_sum / seen,
                 "train_accuracy": correct / seen, "val_accuracy": val_acc,
-                "seconds": round(clock.seconds, 1),
+                "seconds": round(clock.seconds, 1), "train_seconds": round(train_seconds, 3),
+                "clips_per_second": round(seen / train_seconds, 1),
             }  # fmt: skip
             score = val_acc
             if cross is not None:
@@ -251,7 +254,7 @@ def _train(
                 f"epoch {epoch + 1:3d}  loss {row['train_loss']:.4f}  train "
                 f"{row['train_accuracy']:.3f}  val {val_acc:.4f}"
                 + (f"  cross-val {row['cross_val_accuracy']:.4f}" if cross is not None else "")
-                + f"  {clock.seconds:6.0f}s"
+                + f"  {clock.seconds:6.0f}s  {row['clips_per_second']:.0f} clips/s"
             )
             if score > run.best:
                 run.best = score
