@@ -89,7 +89,7 @@ def test_mirrors_swap_the_words_that_change(data: Path) -> None:
     i = next(k for k, caps in enumerate(train.captions) if "left" in caps[0])
     mirror = Augment(hflip=1.0, vflip=0.0, jpeg=0.0, noise_std=0.0)
     data = CaptionTrainSet(ImageSource(train.items, 128), vocab, mirror, seed=0)
-    image, ids = data[i]
+    image, ids, _ = data[i]
     assert vocab.decode(ids) == ["right" if w == "left" else w for w in train.captions[i][0]]
     np.testing.assert_array_equal(image, train.images[i][:, ::-1])
 

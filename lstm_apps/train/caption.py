@@ -35,6 +35,7 @@ from lstm_apps.train.caption_data import (
     CaptionArrays,
     CaptionTrainSet,
     ImageSource,
+    add_pixel_noise,
     cache_folder,
     epoch_loader,
     image_batches,
@@ -254,9 +255,11 @@ def _train(
             disable=None if engine.is_main else True,
         )  # fmt: skip
         loss_sum, acc_sum, start = 0.0, 0.0, time.perf_counter()
-        for i, (images, captions) in enumerate(bar):
+        for i, (images, captions, std) in enumerate(bar):
             set_lr(opt, lr_at(epoch * steps_per_epoch + i, total, cfg.lr, cfg.warmup_steps))
             images, captions = engine.to(images), engine.to(captions)
+            key, part = (cfg.seed, epoch, i), engine.shard(cfg.batch_size)
+            images = add_pixel_noise(images, std, key, cfg.batch_size, part)
             tokens = engine.total((captions[:, 1:] != vocab.pad_id).sum()) / engine.world
             with engine.autocast():
                 logits, alphas = net(images, captions)

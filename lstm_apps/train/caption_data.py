@@ -150,8 +150,13 @@ class Augment:
     max_tokens: int = 19
 
 
-class CaptionTrainSet(Dataset[tuple[np.ndarray, list[int]]]):
-    """(image, token ids) per index, augmented by a generator seeded (seed, epoch, index).
+Sample = tuple[np.ndarray, list[int], float]
+
+
+class CaptionTrainSet(Dataset[Sample]):
+    """(image, token ids, noise std) per index, augmented by a generator seeded (seed,
+    epoch, index). The pixel noise itself is drawn for the whole batch on the training
+    device (`add_pixel_noise`: one torch draw is several times cheaper than one per image).
     Set `epoch` before each epoch's loader is made (workers copy it when they start)."""
 
     def __init__(self, images: ImageSource, vocab: Vocab, augment: Augment, seed: int) -> None:
@@ -161,7 +166,7 @@ class CaptionTrainSet(Dataset[tuple[np.ndarray, list[int]]]):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, i: int) -> tuple[np.ndarray, list[int]]:
+    def __getitem__(self, i: int) -> Sample:
         a, rng = self.augment, np.random.default_rng([self.seed, self.epoch, i])
         img = self.images[i]
         refs = self.images.items[i].captions
@@ -172,21 +177,36 @@ class CaptionTrainSet(Dataset[tuple[np.ndarray, list[int]]]):
             img, tokens = img[::-1], [VFLIP_SWAP.get(t, t) for t in tokens]
         if rng.random() < a.jpeg:
             img = jpeg_round_trip(np.ascontiguousarray(img), int(rng.integers(30, 91)))
-        if a.noise_std > 0:
-            std = rng.uniform(0, a.noise_std)
-            noisy = img + rng.standard_normal(img.shape, dtype=np.float32) * np.float32(std)
-            img = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(img), self.vocab.encode(tokens[: a.max_tokens])
+        std = rng.uniform(0, a.noise_std) if a.noise_std > 0 else 0.0
+        return img, self.vocab.encode(tokens[: a.max_tokens]), std
 
 
-def collate_captions(batch: list[tuple[np.ndarray, list[int]]]) -> tuple[Tensor, Tensor]:
-    """Images (B, S, S, 3) uint8 and token ids (B, T) padded with <pad> = 0."""
-    images = torch.from_numpy(np.stack([img for img, _ in batch]))
-    t = max(len(ids) for _, ids in batch)
+def collate_captions(batch: list[Sample]) -> tuple[Tensor, Tensor, Tensor]:
+    """Images (B, S, S, 3) uint8, token ids (B, T) padded with <pad> = 0, noise std (B,)."""
+    images = torch.from_numpy(np.stack([img for img, _, _ in batch]))  # the one copy
+    t = max(len(ids) for _, ids, _ in batch)
     out = np.zeros((len(batch), t), np.int64)
-    for r, (_, ids) in enumerate(batch):
+    for r, (_, ids, _) in enumerate(batch):
         out[r, : len(ids)] = ids
-    return images, torch.from_numpy(out)
+    std = torch.tensor([s for _, _, s in batch], dtype=torch.float32)
+    return images, torch.from_numpy(out), std
+
+
+def add_pixel_noise(
+    images: Tensor, std: Tensor, key: tuple[int, int, int], batch: int, part: slice
+) -> Tensor:
+    """images (b, S, S, 3) uint8 + Gaussian noise of std (b,) per image, rounded back to
+    uint8. The noise is drawn for the whole global batch (batch images) from a generator
+    on the images' device seeded by key = (seed, epoch, step), and this process keeps its
+    `part`: N processes add what one process would."""
+    if not bool((std > 0).any()):
+        return images
+    seed = int(np.random.SeedSequence(list(key)).generate_state(1, np.uint64)[0] >> 1)
+    g = torch.Generator(device=images.device).manual_seed(seed)
+    shape = (batch, *images.shape[1:])
+    noise = torch.randn(shape, generator=g, device=images.device)[part]
+    noisy = images + noise * std.to(images.device)[:, None, None, None]
+    return noisy.round_().clamp_(0, 255).to(torch.uint8)
 
 
 def epoch_loader(
