@@ -87,9 +87,8 @@ def test_mirrors_swap_the_words_that_change(data: Path) -> None:
     train = load_caption_split(data, "train")
     vocab = Vocab.build([c for caps in train.captions for c in caps])
     i = next(k for k, caps in enumerate(train.captions) if "left" in caps[0])
-    mirror = Augment(hflip=1.0, vflip=0.0, jpeg=0.0, noise_std=0.0)
-    data = CaptionTrainSet(ImageSource(train.items, 128), vocab, mirror, seed=0)
-    image, ids, _ = data[i]
+    data = CaptionTrainSet(ImageSource(train.items, 128), vocab, Augment())
+    image, ids = data[(i, 0, True, False, 0)]  # (index, reference, hflip, vflip, JPEG)
     assert vocab.decode(ids) == ["right" if w == "left" else w for w in train.captions[i][0]]
     np.testing.assert_array_equal(image, train.images[i][:, ::-1])
 

@@ -34,6 +34,7 @@ from lstm_apps.train.caption_data import (
     Augment,
     CaptionArrays,
     CaptionTrainSet,
+    EpochPlan,
     ImageSource,
     add_pixel_noise,
     cache_folder,
@@ -238,7 +239,8 @@ def _train(
     augment = Augment(
         cfg.refs, cfg.hflip, cfg.vflip, cfg.jpeg, cfg.noise_std, cfg.model.max_len - 1
     )
-    data = CaptionTrainSet(train_images, vocab, augment, cfg.seed)
+    data = CaptionTrainSet(train_images, vocab, augment)
+    n_refs = [len(it.captions) for it in train_items]
     log(
         f"caption: {len(train_items)} train / {len(val_items)} val images, vocab {len(vocab)}, "
         f"{count_parameters(model):,} parameters, {cfg.epochs} epochs x {steps_per_epoch} steps"
@@ -246,20 +248,21 @@ def _train(
     )
     for epoch in range(run.epoch, cfg.epochs):
         net.train()
+        plan = EpochPlan.draw(rng, n_refs, steps_per_epoch, cfg.batch_size, augment)
         batches = epoch_loader(
-            data, epoch, cfg.batch_size, world=engine.world, rank=engine.rank,
-            workers=setup.workers, pin_memory=engine.pin_memory,
+            data, plan, world=engine.world, rank=engine.rank, workers=setup.workers,
+            pin_memory=engine.pin_memory,
         )  # fmt: skip
         bar = progress(
             batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", total=steps_per_epoch,
             disable=None if engine.is_main else True,
         )  # fmt: skip
         loss_sum, acc_sum, start = 0.0, 0.0, time.perf_counter()
-        for i, (images, captions, std) in enumerate(bar):
+        part = engine.shard(cfg.batch_size)
+        for i, (images, captions) in enumerate(bar):
             set_lr(opt, lr_at(epoch * steps_per_epoch + i, total, cfg.lr, cfg.warmup_steps))
             images, captions = engine.to(images), engine.to(captions)
-            key, part = (cfg.seed, epoch, i), engine.shard(cfg.batch_size)
-            images = add_pixel_noise(images, std, key, cfg.batch_size, part)
+            images = add_pixel_noise(images, plan.noise_std[i], plan.noise_seed[i], part)
             tokens = engine.total((captions[:, 1:] != vocab.pad_id).sum()) / engine.world
             with engine.autocast():
                 logits, alphas = net(images, captions)

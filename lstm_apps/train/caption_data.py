@@ -10,9 +10,9 @@ Memory does not grow with the data set: a split is a list of paths. `ImageCache`
 the resized images in one raw uint8 file, read with `os.pread` (the kernel's page cache
 holds it, not the process), so later epochs skip decoding.
 
-Everything random about one example is drawn from a generator seeded by (seed, epoch,
-index), and the order of an epoch by (seed, epoch): the same on any number of workers or
-processes, and a resumed run sees what an uninterrupted one would.
+Everything random about an epoch (order, augmentation, noise) is drawn up front from the
+run's generator (`EpochPlan`): the same with any number of workers or processes, saved
+with the run, so a resumed run sees what an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import BatchSampler as TorchBatchSampler
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 
 from lstm_apps.data.captions import CaptionItem, Vocab, load_karpathy
 from lstm_apps.runtime.errors import ConfigError, DataFormatError, ImageInputError
@@ -150,84 +149,115 @@ class Augment:
     max_tokens: int = 19
 
 
-Sample = tuple[np.ndarray, list[int], float]
+# What the run's generator decided for one example: (index, reference, hflip, vflip,
+# JPEG quality or 0).
+Plan = tuple[int, int, bool, bool, int]
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """Every random choice of one epoch, drawn up front in the training process from the
+    run's generator: the order, each example's augmentation, each step's noise. Workers
+    only carry it out, so the result does not depend on how many there are, and every
+    process of a torchrun job draws the same plan and takes its part of each step. The
+    draws are made in the order the in-memory trainer made them (per image: reference,
+    mirrors, JPEG; per step: noise levels, then a seed for the noise), so a run trains
+    exactly as it did before the data streamed."""
+
+    steps: list[list[Plan]]
+    noise_std: list[np.ndarray]  # (B,) per step
+    noise_seed: list[int]  # per step
+
+    @classmethod
+    def draw(
+        cls, rng: np.random.Generator, n_refs: Sequence[int], steps: int, batch: int,
+        a: Augment,
+    ) -> EpochPlan:  # fmt: skip
+        order = rng.permutation(len(n_refs))
+        plans, stds, seeds = [], [], []
+        for i in range(steps):
+            step = []
+            for k in order[i * batch : (i + 1) * batch]:
+                ref = 0 if a.refs == "first" else int(rng.integers(n_refs[k]))
+                hflip, vflip = bool(rng.random() < a.hflip), bool(rng.random() < a.vflip)
+                quality = int(rng.integers(30, 91)) if rng.random() < a.jpeg else 0
+                step.append((int(k), ref, hflip, vflip, quality))
+            plans.append(step)
+            if a.noise_std > 0:
+                stds.append(rng.uniform(0, a.noise_std, batch).astype(np.float32))
+                seeds.append(int(rng.integers(2**63)))
+            else:
+                stds.append(np.zeros(batch, np.float32))
+                seeds.append(0)
+        return cls(plans, stds, seeds)
+
+
+Sample = tuple[np.ndarray, list[int]]
 
 
 class CaptionTrainSet(Dataset[Sample]):
-    """(image, token ids, noise std) per index, augmented by a generator seeded (seed,
-    epoch, index). The pixel noise itself is drawn for the whole batch on the training
-    device (`add_pixel_noise`: one torch draw is several times cheaper than one per image).
-    Set `epoch` before each epoch's loader is made (workers copy it when they start)."""
+    """(augmented image, token ids) for one Plan; the pixel noise is added per batch on
+    the training device (`add_pixel_noise`), one torch draw for the whole batch."""
 
-    def __init__(self, images: ImageSource, vocab: Vocab, augment: Augment, seed: int) -> None:
-        self.images, self.vocab, self.augment, self.seed = images, vocab, augment, seed
-        self.epoch = 0
+    def __init__(self, images: ImageSource, vocab: Vocab, augment: Augment) -> None:
+        self.images, self.vocab, self.augment = images, vocab, augment
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, i: int) -> Sample:
-        a, rng = self.augment, np.random.default_rng([self.seed, self.epoch, i])
-        img = self.images[i]
-        refs = self.images.items[i].captions
-        tokens = refs[0] if a.refs == "first" else refs[int(rng.integers(len(refs)))]
-        if rng.random() < a.hflip:
+    def __getitem__(self, plan: Plan) -> Sample:  # type: ignore[override]
+        i, ref, hflip, vflip, quality = plan
+        img, tokens = self.images[i], self.images.items[i].captions[ref]
+        if hflip:
             img, tokens = img[:, ::-1], [HFLIP_SWAP.get(t, t) for t in tokens]
-        if rng.random() < a.vflip:
+        if vflip:
             img, tokens = img[::-1], [VFLIP_SWAP.get(t, t) for t in tokens]
-        if rng.random() < a.jpeg:
-            img = jpeg_round_trip(np.ascontiguousarray(img), int(rng.integers(30, 91)))
-        std = rng.uniform(0, a.noise_std) if a.noise_std > 0 else 0.0
-        return img, self.vocab.encode(tokens[: a.max_tokens]), std
+        if quality:
+            img = jpeg_round_trip(np.ascontiguousarray(img), quality)
+        return img, self.vocab.encode(tokens[: self.augment.max_tokens])
 
 
-def collate_captions(batch: list[Sample]) -> tuple[Tensor, Tensor, Tensor]:
-    """Images (B, S, S, 3) uint8, token ids (B, T) padded with <pad> = 0, noise std (B,)."""
-    images = torch.from_numpy(np.stack([img for img, _, _ in batch]))  # the one copy
-    t = max(len(ids) for _, ids, _ in batch)
+def collate_captions(batch: list[Sample]) -> tuple[Tensor, Tensor]:
+    """Images (B, S, S, 3) uint8 and token ids (B, T) padded with <pad> = 0."""
+    images = torch.from_numpy(np.stack([img for img, _ in batch]))  # the one copy
+    t = max(len(ids) for _, ids in batch)
     out = np.zeros((len(batch), t), np.int64)
-    for r, (_, ids, _) in enumerate(batch):
+    for r, (_, ids) in enumerate(batch):
         out[r, : len(ids)] = ids
-    std = torch.tensor([s for _, _, s in batch], dtype=torch.float32)
-    return images, torch.from_numpy(out), std
+    return images, torch.from_numpy(out)
 
 
-def add_pixel_noise(
-    images: Tensor, std: Tensor, key: tuple[int, int, int], batch: int, part: slice
-) -> Tensor:
-    """images (b, S, S, 3) uint8 + Gaussian noise of std (b,) per image, rounded back to
-    uint8. The noise is drawn for the whole global batch (batch images) from a generator
-    on the images' device seeded by key = (seed, epoch, step), and this process keeps its
-    `part`: N processes add what one process would."""
-    if not bool((std > 0).any()):
+def add_pixel_noise(images: Tensor, std: np.ndarray, seed: int, part: slice) -> Tensor:
+    """images (b, S, S, 3) uint8 + Gaussian noise, std[j] for image j of the global batch
+    (std has the global batch's length), rounded back to uint8. The noise is one CPU draw
+    for the whole global batch from a generator seeded `seed`, of which this process
+    keeps `part`: N processes add what one process would, on any device."""
+    if not (std > 0).any():
         return images
-    seed = int(np.random.SeedSequence(list(key)).generate_state(1, np.uint64)[0] >> 1)
-    g = torch.Generator(device=images.device).manual_seed(seed)
-    shape = (batch, *images.shape[1:])
-    noise = torch.randn(shape, generator=g, device=images.device)[part]
-    noisy = images + noise * std.to(images.device)[:, None, None, None]
-    return noisy.round_().clamp_(0, 255).to(torch.uint8)
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.randn((len(std), *images.shape[1:]), generator=g)
+    noise = (noise * torch.from_numpy(std)[:, None, None, None])[part]
+    return (
+        (images + noise.to(images.device, non_blocking=True))
+        .round_()
+        .clamp_(0, 255)
+        .to(torch.uint8)
+    )
 
 
 def epoch_loader(
     data: CaptionTrainSet,
-    epoch: int,
-    batch_size: int,
+    plan: EpochPlan,
     *,
     world: int = 1,
     rank: int = 0,
     workers: int = 0,
     pin_memory: bool = False,
 ) -> DataLoader[Any]:
-    """One epoch of this process's batches: a DistributedSampler (shuffled by seed and
-    epoch) cut into batches of batch_size / world. Step i of the processes together is
-    the global batch i of one process with the whole batch_size."""
-    data.epoch = epoch
-    sampler = DistributedSampler(
-        data, num_replicas=world, rank=rank, shuffle=True, seed=data.seed, drop_last=True
-    )
-    sampler.set_epoch(epoch)
-    batches = TorchBatchSampler(sampler, batch_size // world, drop_last=True)
+    """This process's batches of one epoch: its part (rank of world) of each step's
+    plan; the processes' parts of step i together are step i of one process."""
+    batches = [step[rank * len(step) // world : (rank + 1) * len(step) // world]
+               for step in plan.steps]  # fmt: skip
     return DataLoader(
         data, batch_sampler=batches, num_workers=workers, collate_fn=collate_captions,
         pin_memory=pin_memory, generator=loader_generator(),
