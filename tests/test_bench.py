@@ -200,7 +200,9 @@ def test_bench_train_measures_real_runs(tmp_path: Path) -> None:
 
     names = [c.name for c in cases(cuda=False) if c.kind == "speech"]
     assert len(names) == 4 and any("2 processes" in n for n in names)
-    report = run_train_bench(tmp_path, quick=True, kinds=("speech",), log=lambda s: None)
+    report = run_train_bench(
+        tmp_path, quick=True, kinds=("speech",), work=tmp_path / "work", log=lambda s: None
+    )
     rows = report["results"]
     assert [r["case"] for r in rows] == names
     assert all(r["per_second"] > 0 for r in rows) and rows[0]["ratio"] == 1.0

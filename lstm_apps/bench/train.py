@@ -1,7 +1,9 @@
 """`lstm-apps bench train`: training throughput (clips/s, images/s) of the real trainers.
 
-    lstm-apps bench train                 # -> benchmarks/train.json and BENCHMARKS-train.md
-    lstm-apps bench train --quick         # tiny data, one round (CI) -> out/bench-quick/
+    lstm-apps bench train                 # -> benchmarks/train.json, a section of BENCHMARKS.md
+    lstm-apps bench train --quick         # tiny data, one round -> out/bench-quick/
+
+The data and the runs go to out/bench-train/ (made once, reused).
 
 Every case is a real `lstm-apps train ...` run in a subprocess (under torchrun for 2
 processes) on data this command makes: the shapes set and plain eSpeak clips. Its number
@@ -111,19 +113,22 @@ def run_train_bench(
     quick: bool = False,
     rounds: int | None = None,
     kinds: tuple[str, ...] = ("speech", "caption"),
+    work: Path | None = None,
     log: Any = print,
 ) -> dict[str, Any]:
-    """Run every case of `kinds` `rounds` times, interleaved; write out_dir/train.json."""
+    """Run every case of `kinds` `rounds` times, interleaved; write out_dir/train.json.
+    work: where the bench's data and runs go (default: out/bench-train, git-ignored)."""
     import torch
 
     rounds = rounds or (1 if quick else 2)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = _make_data(out_dir / "data", quick, log)
+    work = work or Path("out") / ("bench-train-quick" if quick else "bench-train")
+    data = _make_data(work / "data", quick, log)
     todo = [c for c in cases(torch.cuda.is_available()) if c.kind in kinds]
     got: dict[str, list[float]] = {c.name + "|" + c.kind: [] for c in todo}
     for r in range(rounds):
         for case in todo:
-            run = out_dir / "runs" / f"{case.kind}-{len(got[case.name + '|' + case.kind])}"
+            run = work / "runs" / f"{case.kind}-{len(got[case.name + '|' + case.kind])}"
             t0 = time.perf_counter()
             proc = subprocess.run(
                 _command(case, data[case.kind], run, quick), capture_output=True, text=True,
