@@ -258,10 +258,10 @@ def _train(
             disable=None if engine.is_main else True,
         )  # fmt: skip
         loss_sum, acc_sum, start = 0.0, 0.0, time.perf_counter()
-        part = engine.shard(cfg.batch_size)
         for i, (images, captions) in enumerate(bar):
             set_lr(opt, lr_at(epoch * steps_per_epoch + i, total, cfg.lr, cfg.warmup_steps))
             images, captions = engine.to(images), engine.to(captions)
+            part = engine.shard(len(plan.steps[i]))
             images = add_pixel_noise(images, plan.noise_std[i], plan.noise_seed[i], part)
             tokens = engine.total((captions[:, 1:] != vocab.pad_id).sum()) / engine.world
             with engine.autocast():

@@ -37,7 +37,7 @@ from lstm_apps.data.captions import CaptionItem, Vocab, load_karpathy
 from lstm_apps.runtime.errors import ConfigError, DataFormatError, ImageInputError
 from lstm_apps.runtime.files import atomic_file, write_text_atomic
 from lstm_apps.runtime.image import load_image
-from lstm_apps.train.engine import Setup, loader_generator
+from lstm_apps.train.engine import Setup, loader_generator, shard
 from lstm_apps.train.loop import progress
 
 # `--cache auto` keeps resized images on disk up to this size (the shipped set: 1 GB)
@@ -183,11 +183,11 @@ class EpochPlan:
                 quality = int(rng.integers(30, 91)) if rng.random() < a.jpeg else 0
                 step.append((int(k), ref, hflip, vflip, quality))
             plans.append(step)
-            if a.noise_std > 0:
-                stds.append(rng.uniform(0, a.noise_std, batch).astype(np.float32))
+            if a.noise_std > 0:  # a set smaller than a batch makes one short step
+                stds.append(rng.uniform(0, a.noise_std, len(step)).astype(np.float32))
                 seeds.append(int(rng.integers(2**63)))
             else:
-                stds.append(np.zeros(batch, np.float32))
+                stds.append(np.zeros(len(step), np.float32))
                 seeds.append(0)
         return cls(plans, stds, seeds)
 
@@ -256,8 +256,7 @@ def epoch_loader(
 ) -> DataLoader[Any]:
     """This process's batches of one epoch: its part (rank of world) of each step's
     plan; the processes' parts of step i together are step i of one process."""
-    batches = [step[rank * len(step) // world : (rank + 1) * len(step) // world]
-               for step in plan.steps]  # fmt: skip
+    batches = [step[shard(len(step), world, rank)] for step in plan.steps]
     return DataLoader(
         data, batch_sampler=batches, num_workers=workers, collate_fn=collate_captions,
         pin_memory=pin_memory, generator=loader_generator(),

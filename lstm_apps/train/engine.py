@@ -146,9 +146,8 @@ class Engine:
         return DistributedDataParallel(model, device_ids=ids)
 
     def shard(self, n: int) -> slice:
-        """This process's part of a global batch of n examples (n divisible by world)."""
-        per = n // self.world
-        return slice(self.rank * per, (self.rank + 1) * per)
+        """This process's part of a global batch of n examples."""
+        return shard(n, self.world, self.rank)
 
     def check_batch(self, batch_size: int, what: str) -> None:
         if batch_size % self.world:
@@ -204,6 +203,12 @@ class Engine:
     def close(self) -> None:
         if self.distributed and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def shard(n: int, world: int, rank: int) -> slice:
+    """Part `rank` of `world` of n examples: equal parts when world divides n (a full
+    batch), near-equal ones otherwise (the one short step of a set smaller than a batch)."""
+    return slice(rank * n // world, (rank + 1) * n // world)
 
 
 def loader_generator() -> torch.Generator:

@@ -198,7 +198,6 @@ def _train(
         + f", {count_parameters(net):,} parameters, {cfg.epochs} epochs x {steps_per_epoch}"
         f" steps of {cfg.batch_size}, on {engine.describe()}, {workers} loader workers"
     )
-    part = engine.shard(cfg.batch_size)
     for epoch in range(run.epoch, cfg.epochs):
         net.train()
         chosen = np.concatenate([always, rng.choice(pool, n_unknown, replace=False)])
@@ -215,6 +214,7 @@ def _train(
             step = epoch * steps_per_epoch + i
             set_lr(opt, lr_at(step, total, cfg.lr, cfg.warmup_steps))
             idx = torch.from_numpy(batches[i])
+            part = engine.shard(len(idx))  # a set smaller than a batch: one short step
             y, silence = engine.to(y_all[idx]), engine.to(silence_all[idx])
             # every process augments the whole global batch with the same draws (babble
             # comes from the batch), then trains on its own part of it
