@@ -10,9 +10,12 @@ tie rule, and a clip's int8 result does not depend on the other clips of a call.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 from lstm_apps.runtime.speech import SpeechClassifier
@@ -20,6 +23,7 @@ from lstm_apps.runtime.speech import SpeechClassifier
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH, CAPTION = ROOT / "export" / "speech", ROOT / "export" / "caption"
 CONTRACT = (ROOT / "export" / "README.md").read_text()
+FLAT = " ".join(CONTRACT.split())  # its prose, line breaks as spaces
 CLIPS = sorted(str(p) for p in (ROOT / "samples" / "speech").glob("*_*.wav"))
 
 
@@ -39,3 +43,20 @@ def test_a_clips_probabilities_do_not_depend_on_the_rest_of_the_call(int8: bool)
         np.testing.assert_array_equal(shuffled[i], want)
     # a long clip's windows are independent too: its last window read as a 1 s clip
     np.testing.assert_array_equal(alone[-1][-1], clf.probabilities(long[-16000:], 16000)[0][0])
+
+
+def _ops(path: Path) -> Counter[tuple[str, str]]:
+    return Counter((n.domain or "ai.onnx", n.op_type) for n in onnx.load(str(path)).graph.node)
+
+
+def test_the_int8_operator_list_is_the_graphs() -> None:
+    int8, fp32 = _ops(SPEECH / "model.int8.onnx"), _ops(SPEECH / "model.onnx")
+    assert {op for op in int8 if op[0] != "ai.onnx"} == {("com.microsoft", "DynamicQuantizeLSTM")}
+    assert int8[("com.microsoft", "DynamicQuantizeLSTM")] == 2 and ("ai.onnx", "LSTM") not in int8
+    new = {name for _, name in int8 - fp32}
+    assert new == {"DynamicQuantizeLSTM", "DynamicQuantizeLinear", "MatMulInteger", "Cast", "Mul"}
+    assert int8[("ai.onnx", "MatMul")] == fp32[("ai.onnx", "MatMul")] - 1 == 5  # frontend: fp32
+    (row,) = [s for s in CONTRACT.splitlines() if s.startswith("| `model.int8.onnx` | the")]
+    named = set(re.findall(r"`([\w.]+)`", row))
+    assert new <= named and "com.microsoft" in named and "LSTM" not in named
+    assert "two `DynamicQuantizeLSTM` nodes" in FLAT  # the header's one exception
