@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 import pytest
 
+from lstm_apps.runtime.detect import Detector, DetectorConfig
 from lstm_apps.runtime.speech import SpeechClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,3 +61,26 @@ def test_the_int8_operator_list_is_the_graphs() -> None:
     named = set(re.findall(r"`([\w.]+)`", row))
     assert new <= named and "com.microsoft" in named and "LSTM" not in named
     assert "two `DynamicQuantizeLSTM` nodes" in FLAT  # the header's one exception
+
+
+def test_a_saturated_plateau_peaks_at_its_first_frame() -> None:
+    """export/README.md: float32 smoothing, ties keep the first frame. Saturated posteriors
+    (1.0, or 1 ulp below) make a plateau of exact ties at m = 1.0 from frame 23; the same
+    sums in float64 are all different and peak at frame 28 (0.1 s later)."""
+    labels = ["_silence_", "_unknown_", "yes", "no", "up", "off"]
+    yes = np.zeros(80, np.float32)
+    yes[10:14] = [0.2, 0.4, 0.6, 0.8]
+    yes[14:40] = 1.0
+    yes[[14, 16, 18]] = np.nextafter(np.float32(1), np.float32(0))  # 0.99999994
+    probs = np.zeros((80, len(labels)), np.float32)
+    probs[:, 2], probs[:, 0] = yes, 1 - yes
+    cfg = DetectorConfig(frame_seconds=0.02)  # 10-frame window: time = (peak - 4.5) * 0.02
+    (d,) = Detector(labels, cfg).push(probs)
+    assert (d.label, d.score, d.time) == ("yes", 1.0, (23 - 4.5) * 0.02)
+    mean64 = np.convolve(np.r_[np.zeros(9), yes.astype(np.float64)], np.ones(10), "valid") / 10
+    assert int(mean64.argmax()) == 28 and mean64[23] < mean64[28] == 1.0  # not ties in float64
+    assert "ties go to the first frame" in FLAT and "the first frame of a plateau" in FLAT
+    assert "`max(round(max_bump_seconds / frame_seconds), min_frames)`" in FLAT
+    assert cfg.max_bump_frames == max(round(0.8 / 0.02), cfg.min_frames) == 40
+    short = DetectorConfig(frame_seconds=0.02, max_bump_seconds=0.04, min_frames=3)
+    assert short.max_bump_frames == 3  # the cap is at least min_frames
