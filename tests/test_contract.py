@@ -17,8 +17,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import soundfile as sf
 
+from lstm_apps.runtime import audio
 from lstm_apps.runtime.detect import Detector, DetectorConfig
+from lstm_apps.runtime.errors import AudioInputError, SampleRateError
 from lstm_apps.runtime.speech import SpeechClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,3 +87,65 @@ def test_a_saturated_plateau_peaks_at_its_first_frame() -> None:
     assert cfg.max_bump_frames == max(round(0.8 / 0.02), cfg.min_frames) == 40
     short = DetectorConfig(frame_seconds=0.02, max_bump_seconds=0.04, min_frames=3)
     assert short.max_bump_frames == 3  # the cap is at least min_frames
+
+
+def test_the_audio_limits_are_the_runtimes(tmp_path: Path) -> None:
+    """export/README.md's table of refused audio: each constant, its value and its rule."""
+    for name, value in [("MAX_FLOAT_PEAK", "2.0"), ("MAX_AUDIO_SECONDS", "600.0"),
+                        ("MIN_SAMPLE_RATE", "1000"), ("MAX_SAMPLE_RATE", "384000"),
+                        ("MAX_CHANNELS_FIRST", "8")]:  # fmt: skip
+        assert f"`{name}` = {value}" in FLAT and float(getattr(audio, name)) == float(value)
+    ok = np.full(100, 0.5, np.float32)
+    assert audio.load_audio(np.r_[ok, 2.0], sample_rate=16000).max() == 1.0  # clipped
+    with pytest.raises(AudioInputError, match="peak is 2"):
+        audio.load_audio(np.r_[ok, 2.0001], sample_rate=16000)  # refused, not clipped
+    with pytest.raises(AudioInputError, match="no audio samples"):
+        audio.load_audio(np.zeros(0, np.float32), sample_rate=16000)
+    n = int(audio.MAX_AUDIO_SECONDS * 1000)
+    assert len(audio.load_audio(np.zeros(n, np.int16), sample_rate=1000, target_rate=1000)) == n
+    with pytest.raises(AudioInputError, match="too long"):
+        audio.load_audio(np.zeros(n + 1, np.int16), sample_rate=1000, target_rate=1000)
+    for rate in (1000, 384000):
+        assert audio.check_sample_rate(rate, "rate") == rate
+    for rate in (999, 384001, 16000.5):
+        with pytest.raises(SampleRateError):
+            audio.check_sample_rate(rate, "rate")
+    pcm = np.array([-(2**23), -1, 0, 1, 2**23 - 1], np.int32)  # every 24-bit extreme
+    for ext in ("wav", "flac", "aiff"):
+        path = tmp_path / f"deep.{ext}"
+        sf.write(path, np.repeat(pcm * 256, 200), 16000, subtype="PCM_24")  # int32, 24 bits
+        got = audio.load_audio(path)[::200]
+        np.testing.assert_array_equal(got, (pcm / 2**23).astype(np.float32), err_msg=ext)
+    assert "24-bit PCM (WAV, FLAC, AIFF) is accepted, as v / 2^23" in FLAT
+
+
+class _Windows:
+    """A stand-in for model.onnx: each window's probabilities, chosen by its first sample."""
+
+    def __init__(self, labels: tuple[str, ...], by_marker: dict[float, dict[str, float]]):
+        self.labels, self.by_marker = labels, by_marker
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows = []
+        for marker in feeds["waveform"][:, 0].tolist():
+            p = self.by_marker[round(marker, 3)]
+            rest = (1 - sum(p.values())) / (len(self.labels) - len(p))
+            rows.append([np.log(p.get(label, rest)) for label in self.labels])
+        return {"logits": np.array(rows, np.float32)}
+
+
+def test_a_long_clip_is_labelled_by_the_argmax_of_its_chosen_window() -> None:
+    """export/README.md "Labelling a clip": the window with the highest probability outside
+    `_silence_` is chosen; its label is the argmax over all classes, `_silence_` included."""
+    clf = SpeechClassifier.from_dir(SPEECH, intra_op_threads=1)
+    clf.model = _Windows(clf.labels, {  # type: ignore[assignment]
+        0.1: {"_silence_": 0.50, "yes": 0.45},  # chosen (0.45 outside _silence_), says silence
+        0.2: {"_silence_": 0.05, "_unknown_": 0.40, "no": 0.39},
+        0.3: {"_silence_": 0.90, "up": 0.02},
+    })  # fmt: skip
+    x = np.zeros(24000, np.float32)  # 1.5 s: windows start at 0, 4000 and 8000 (the end)
+    x[[0, 4000, 8000]] = [0.1, 0.2, 0.3]
+    (p,) = clf.classify(x, sample_rate=16000)
+    assert (p.label, p.windows) == ("_silence_", 3)
+    assert p.score == pytest.approx(0.50) and p.scores["yes"] == pytest.approx(0.45)
+    assert "argmax of the chosen window's probabilities over **all** classes" in FLAT
