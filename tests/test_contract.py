@@ -10,6 +10,8 @@ tie rule, and a clip's int8 result does not depend on the other clips of a call.
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -149,3 +151,51 @@ def test_a_long_clip_is_labelled_by_the_argmax_of_its_chosen_window() -> None:
     assert (p.label, p.windows) == ("_silence_", 3)
     assert p.score == pytest.approx(0.50) and p.scores["yes"] == pytest.approx(0.45)
     assert "argmax of the chosen window's probabilities over **all** classes" in FLAT
+
+
+def _key_table() -> list[tuple[str, str, str]]:
+    """export/README.md's metadata table: (key, files, value) per row."""
+    lines = CONTRACT.splitlines()
+    start = lines.index("| key | files | value |") + 2
+    rows = []
+    for line in itertools.takewhile(lambda s: s.startswith("|"), lines[start:]):
+        key, files, value = (cell.strip() for cell in line.strip("|").split(" | ", 2))
+        rows.append((key.strip("`"), files, value))
+    return rows
+
+
+def _applies(files: str, bundle: str, file: str) -> bool:
+    """Whether a row's files column covers `file` of `bundle` (file "config.json" or a graph)."""
+    if file == "config.json":
+        return files.startswith("all") or bundle in files or "config.json" in files
+    if files == "all but greedy.onnx":
+        return file != "greedy.onnx"
+    return files == "all" or bundle in files or (file == "model.int8.onnx" and "int8" in files)
+
+
+def _nested_keys(value: object) -> set[str]:
+    if not isinstance(value, dict):
+        return set()
+    return set(value) | {k for v in value.values() for k in _nested_keys(v)}
+
+
+METADATA_ONLY = {"kind", "input_names", "quantization", "onnx.infer"}  # not in config.json
+
+
+@pytest.mark.parametrize("bundle", ["speech", "caption"])
+def test_the_key_table_lists_every_key_of_config_json_and_the_metadata(bundle: str) -> None:
+    folder = ROOT / "export" / bundle
+    rows = _key_table()
+    config = json.loads((folder / "config.json").read_text())
+    listed = {key for key, files, _ in rows if _applies(files, bundle, "config.json")}
+    assert set(config) == listed - METADATA_ONLY, sorted(set(config) ^ (listed - METADATA_ONLY))
+    for key, value in config.items():
+        if key == "files":  # its keys are the bundle's file names
+            continue
+        text = " ".join(v for k, f, v in rows if k == key and _applies(f, bundle, "config.json"))
+        missing = sorted(_nested_keys(value) - set(re.findall(r"\w+", text)))
+        assert missing == [], f"{bundle}/config.json {key!r}: the table lacks {missing}"
+    for graph in sorted(folder.glob("*.onnx")):
+        meta = {p.key for p in onnx.load(str(graph)).metadata_props}
+        listed = {key for key, files, _ in rows if _applies(files, bundle, graph.name)}
+        assert meta == listed, graph.name
