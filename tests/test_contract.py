@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import PIL.features
 import pytest
 import soundfile as sf
 
 from lstm_apps.runtime import audio
+from lstm_apps.runtime.caption import Captioner
 from lstm_apps.runtime.detect import Detector, DetectorConfig
 from lstm_apps.runtime.errors import AudioInputError, SampleRateError
 from lstm_apps.runtime.speech import SpeechClassifier
@@ -199,3 +201,15 @@ def test_the_key_table_lists_every_key_of_config_json_and_the_metadata(bundle: s
         meta = {p.key for p in onnx.load(str(graph)).metadata_props}
         listed = {key for key, files, _ in rows if _applies(files, bundle, graph.name)}
         assert meta == listed, graph.name
+
+
+def test_the_jpeg_sample_gives_the_documented_caption() -> None:
+    """The JPEG a port must reproduce (export/README.md "Input images"), decoded as the
+    contract says: PIL on libjpeg-turbo."""
+    assert PIL.features.check_feature("libjpeg_turbo")
+    cap = Captioner.from_dir(CAPTION, intra_op_threads=1)
+    jpeg = ROOT / "samples" / "images" / "scene3.jpg"
+    greedy, beam = (cap.caption([jpeg], beam_size=b)[0] for b in (1, 3))
+    text = "a large green triangle to the right of a large yellow circle"
+    assert greedy.text == beam.text == text
+    assert f'give "{greedy.text}" (log-probability {greedy.score:.4f})' in FLAT
