@@ -38,7 +38,9 @@ min_frames).
 Arithmetic: s and m are float32 (each window summed oldest frame first, then divided by
 smooth_frames). m is compared with threshold and release exactly: the float32 value against
 the setting as a float64 (do not round the setting to float32: float32(0.7) < 0.7). The peak
-moves to a later frame only if that frame's m is strictly greater.
+moves to a later frame only if that frame's m is strictly greater. The precision is part of
+the rule: saturated posteriors sum to exactly 1.0 in float32, a plateau of ties whose first
+frame is the peak, where float64 sums differ and peak later (export/README.md).
 
 So a word's label is decided over its bump, not at the first crossing: an early bump of the
 wrong label on a word's onset ("go" on the start of "down") joins the word's real bump and

@@ -7,8 +7,10 @@
 
 Conversion follows what the training images went through: RGB, 8 bits per channel; the
 model resizes inside its graph. Alpha is dropped (the colour channels are kept as they
-are), 16-bit data is scaled to 8 bits, float data in [0, 1] to 0-255. Images with more
-than MAX_IMAGE_PIXELS pixels are refused before decoding (decompression bombs).
+are), float data in [0, 1] goes to round(v * 255), and every 16-bit sample (16-bit colour
+and grey files, uint16 arrays) to its high byte, v >> 8 (`to_8bit`). Images with more
+than MAX_IMAGE_PIXELS pixels are refused before decoding (decompression bombs). Files are
+decoded by PIL (JPEG: libjpeg-turbo with its default settings; see export/README.md).
 """
 
 from __future__ import annotations
@@ -41,13 +43,27 @@ def _check_size(w: int, h: int, label: str) -> None:
         )
 
 
+def to_8bit(v: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.uint8]:
+    """16-bit samples (0-65535, any integer dtype) to 8 bits: the high byte, v >> 8.
+
+    One rule for every 16-bit input, because it is the rule PIL applies to 16-bit colour
+    PNGs (it reads them as 8-bit RGB/RGBA, keeping the high byte, as libpng's
+    png_set_strip_16 does) and PIL cannot give us their low bytes; grey files and uint16
+    arrays follow it so that one picture reads alike in every form. It is an integer shift:
+    exact in every language, with no rounding to specify (round(v / 257) differs from it on
+    values such as 255 -> 1 vs 0 and 65280 -> 254 vs 255)."""
+    return (v >> 8).astype(np.uint8)
+
+
 def _from_pil(im: Image.Image, label: str) -> npt.NDArray[np.uint8]:
     _check_size(im.width, im.height, label)
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(im, dtype=np.float64)
-        scale = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
-        gray = np.clip(arr / scale * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        arr = np.asarray(im)  # uint16 (either byte order) for I;16*, int32 for I
+        if mode.startswith("I;16") or arr.max(initial=0) > 255:  # "I" over 255: 16-bit data
+            gray = to_8bit(np.clip(arr.astype(np.int64), 0, 65535))
+        else:
+            gray = np.clip(arr, 0, 255).astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)
     if mode == "F":
         return _from_array(np.asarray(im, dtype=np.float32), label)
@@ -101,7 +117,7 @@ def _from_array(arr: npt.NDArray[Any], label: str) -> npt.NDArray[np.uint8]:
             )
         return (arr * 255.0 + 0.5).astype(np.uint8)
     if arr.dtype == np.uint16:
-        return (arr.astype(np.float64) / 257.0 + 0.5).astype(np.uint8)
+        return to_8bit(arr)
     if arr.min() < 0 or arr.max() > 255:
         raise ImageInputError(
             f"{label}: {arr.dtype} image values must lie in 0-255, got [{arr.min()}, {arr.max()}]"
