@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from lstm_apps.runtime.errors import ConfigError
 
 MAX_MB_HELP = "refuse a bundle over this many MB (OUT is then left as it was)"
@@ -22,3 +24,13 @@ def per_split(counts: dict[str, int]) -> str:
 def print_sizes(sizes: dict[str, int]) -> None:
     for name, size in sizes.items():
         print(f"  {name:30s} {size / 1e6:7.2f} MB")
+
+
+def add_device_options(p: argparse.ArgumentParser, device_help: str, precision_help: str) -> None:
+    """--device and --precision (train and eval share them; lstm_apps.train.engine)."""
+    p.add_argument(
+        "--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help=device_help
+    )
+    p.add_argument(
+        "--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help=precision_help
+    )

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from lstm_apps.cli.common import add_device_options
+
 
 def add_parser(sub: Any) -> None:
     evl = sub.add_parser("eval", help="score a trained run or a bundle on a data set")
@@ -27,7 +29,7 @@ def add_parser(sub: Any) -> None:
         s.add_argument("--out", default=None, help="folder for the JSON report and the PNG")
         s.add_argument("--seed", type=int, default=0, help="same seed, same result")
         s.add_argument("--threads", type=int, default=1, help="torch / onnxruntime threads")
-        add_device_options(s)
+        add_run_device_options(s)
         if what == "stream":
             s.add_argument("--recordings", type=int, default=10, help="word recordings")
             s.add_argument("--seconds", type=float, default=60.0, help="length of each")
@@ -57,18 +59,14 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--jpeg", type=int, default=None, metavar="Q", help="re-encode as JPEG first")
     s.add_argument("--checkpoint", default="best", help="best or last")
     s.add_argument("--data", default=None, help="data folder (default: the run's)")
-    add_device_options(s)
+    add_run_device_options(s)
     s.set_defaults(func=_caption)
 
 
-def add_device_options(s: argparse.ArgumentParser) -> None:
-    s.add_argument(
-        "--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-        help="where a training run computes (a bundle runs in onnxruntime on the CPU)",
-    )  # fmt: skip
-    s.add_argument(
-        "--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
-        help="autocast precision of a training run (default: fp32)",
+def add_run_device_options(s: argparse.ArgumentParser) -> None:
+    add_device_options(
+        s, "where a training run computes (a bundle runs in onnxruntime on the CPU)",
+        "autocast precision of a training run (default: fp32)",
     )  # fmt: skip
 
 

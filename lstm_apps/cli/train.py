@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from lstm_apps.cli.common import add_device_options
 from lstm_apps.runtime.errors import ConfigError
 
 if TYPE_CHECKING:  # torch: imported by the handlers only
@@ -17,13 +18,9 @@ BATCH_HELP = "{what} per step, over all processes (torchrun: each takes batch / 
 
 def add_setup_options(p: argparse.ArgumentParser, workers: int) -> None:
     """--device, --precision, --workers: how a run computes, not what it learns."""
-    p.add_argument(
-        "--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-        help="where to compute; auto: cuda if present, else mps, else cpu (default: auto)",
-    )  # fmt: skip
-    p.add_argument(
-        "--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
-        help="autocast precision; fp16 adds a gradient scaler (default: fp32)",
+    add_device_options(
+        p, "where to compute; auto: cuda if present, else mps, else cpu (default: auto)",
+        "autocast precision; fp16 adds a gradient scaler and needs a GPU (default: fp32)",
     )  # fmt: skip
     p.add_argument(
         "--workers", type=int, default=workers,
