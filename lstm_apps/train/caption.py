@@ -196,11 +196,8 @@ def train_caption(
     the model card (None: the call came from Python, and metrics.json says so).
     """
     cfg, setup = cfg or CaptionTrainConfig(), setup or Setup()
-    engine = Engine(setup, threads=cfg.threads)
-    try:
+    with Engine(setup, threads=cfg.threads) as engine:  # leaves the process group on exit
         return _train(Path(data_dir), Path(out_dir), cfg, engine, resume, log, command, cache)
-    finally:
-        engine.close()
 
 
 def _train(

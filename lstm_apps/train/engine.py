@@ -204,6 +204,12 @@ class Engine:
         if self.distributed and dist.is_initialized():
             dist.destroy_process_group()
 
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def shard(n: int, world: int, rank: int) -> slice:
     """Part `rank` of `world` of n examples: equal parts when world divides n (a full
