@@ -13,7 +13,10 @@ def add_parser(sub: Any) -> None:
     dsub = data.add_subparsers(dest="what", required=True, metavar="KIND")
     s = dsub.add_parser("speech", help="Speech Commands layout, spoken by eSpeak NG")
     s.add_argument("out", help="output folder (must not exist or be empty)")
-    s.add_argument("--speakers", type=int, default=None, help="cap on voices (default: all)")
+    s.add_argument(
+        "--speakers", type=int, default=None,
+        help="cap on eSpeak voice+variant speakers (default: all; 0: none)",
+    )  # fmt: skip
     s.add_argument("--repeats", type=int, default=2, help="utterances per word and speaker")
     s.add_argument("--noise-seconds", type=float, default=60.0, help="length of each noise file")
     s.add_argument(
@@ -32,6 +35,11 @@ def add_parser(sub: Any) -> None:
     s.add_argument(
         "--kokoro", type=int, default=0,
         help="Kokoro speakers (a neural synthesizer, blends of its voices) to add",
+    )  # fmt: skip
+    s.add_argument(
+        "--pico", type=int, default=0,
+        help="Pico speakers (an HMM synthesizer of two recorded voices, each at its own "
+        "pitch and speed) to add; needs py-nanotts",
     )  # fmt: skip
     s.add_argument("--voices", default=None, help="only these eSpeak voices (comma-separated)")
     s.add_argument("--exclude-voices", default=None, help="never these voices (a held-out family)")
@@ -70,7 +78,7 @@ def _speech_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         transforms=TransformConfig.off() if args.no_transforms else None,
         voices=names("--voices", args.voices),
         exclude_voices=names("--exclude-voices", args.exclude_voices) or (),
-        split=args.split, kokoro=args.kokoro,
+        split=args.split, kokoro=args.kokoro, pico=args.pico,
     )  # fmt: skip
 
 

@@ -18,19 +18,23 @@ from lstm_apps.data import espeak
 from lstm_apps.data.speech_commands import which_set
 from lstm_apps.runtime.errors import ConfigError
 
-__all__ = ["KOKORO_ACCENTS", "Speaker", "kokoro_speakers", "list_speakers", "speaker_id"]
+__all__ = [
+    "KOKORO_ACCENTS", "Speaker", "kokoro_speakers", "list_speakers", "pico_speakers", "speaker_id",
+]  # fmt: skip
 
 SPLIT_NAMES = {"training": "train", "validation": "validation", "testing": "test"}
 
 
 @dataclass(frozen=True)
 class Speaker:
-    """One synthetic speaker: an eSpeak voice with a variant, or a Kokoro voice blend."""
+    """One synthetic speaker: an eSpeak voice with a variant, a Kokoro voice blend, or a
+    Pico voice at its own pitch and speed."""
 
     id: str  # 8 hex digits, the part of a file name before "_nohash_"
-    voice: str  # eSpeak: "en-us"; Kokoro: "jf_alpha+jm_kumo"
-    variant: str  # eSpeak: "m3"; Kokoro: "<weight of the first voice>:<phoneme voice>"
-    engine: str = "espeak"  # "espeak" or "kokoro"
+    voice: str  # eSpeak: "en-us"; Kokoro: "jf_alpha+jm_kumo"; Pico: "en-GB"
+    variant: str  # eSpeak: "m3"; Kokoro: "<weight of the first voice>:<phoneme voice>";
+    # Pico: "<pitch factor>:<speed factor>"
+    engine: str = "espeak"  # "espeak", "kokoro" or "pico"
 
     @property
     def blend(self) -> tuple[str, str, float, str]:
@@ -38,6 +42,12 @@ class Speaker:
         a, b = self.voice.split("+")
         weight, lang = self.variant.split(":")
         return a, b, float(weight), lang
+
+    @property
+    def pitch_speed(self) -> tuple[float, float]:
+        """Pico: the speaker's (pitch factor, speed factor)."""
+        pitch, speed = self.variant.split(":")
+        return float(pitch), float(speed)
 
     @property
     def split(self) -> str:
@@ -113,4 +123,23 @@ def kokoro_speakers(n: int, *, seed: int = 0, exclude_voices: Sequence[str] = ()
         weight, lang = round(float(rng.uniform(0.2, 1.0)), 2), str(rng.choice(accents))
         sid = hashlib.sha1(f"kokoro:{a}+{b}:{weight}:{lang}".encode()).hexdigest()[:8]
         out.setdefault(sid, Speaker(sid, f"{a}+{b}", f"{weight}:{lang}", "kokoro"))
+    return sorted(out.values(), key=lambda s: s.id)
+
+
+def pico_speakers(n: int, *, seed: int = 0) -> list[Speaker]:
+    """n Pico speakers: each one of its two English voices at its own pitch (0.6-1.6, as a
+    factor; the WORLD transformations then move formants and f0 further) and speaking
+    speed (0.8-1.25); sorted by id."""
+    if n <= 0:
+        return []
+    from lstm_apps.data import pico
+
+    rng = np.random.default_rng([seed, 0x9C0])
+    out: dict[str, Speaker] = {}
+    while len(out) < n:
+        voice = str(rng.choice(pico.VOICES))
+        pitch = round(float(np.exp(rng.uniform(np.log(0.6), np.log(1.6)))), 2)
+        speed = round(float(np.exp(rng.uniform(np.log(0.8), np.log(1.25)))), 2)
+        sid = hashlib.sha1(f"pico:{voice}:{pitch}:{speed}".encode()).hexdigest()[:8]
+        out.setdefault(sid, Speaker(sid, voice, f"{pitch}:{speed}", "pico"))
     return sorted(out.values(), key=lambda s: s.id)

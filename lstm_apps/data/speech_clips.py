@@ -1,6 +1,6 @@
 """One speaker's clips and the background noise of a generated Speech Commands set.
 
-`speak(job)` writes every clip of one speaker: eSpeak NG or Kokoro says each word, the
+`speak(job)` writes every clip of one speaker: eSpeak NG, Kokoro or Pico says each word, the
 transformations (`speech_transform.py`) change voice, room and channel, and the word is
 placed at a random level and position over a faint noise floor or digital zeros.
 `write_noise` writes the _background_noise_ files. Also used by the flite validation set
@@ -66,7 +66,7 @@ def render_clip(
 ) -> npt.NDArray[np.int16]:
     """One 1 s recording of `word`: int16, shape = (16000,), mono at 16 kHz.
 
-    eSpeak NG or Kokoro speaks it, `transform` changes voice, room and channel, then it is
+    eSpeak NG, Kokoro or Pico speaks it, `transform` changes voice, room and channel, then it is
     placed at a random level and position over a faint noise floor (or digital zeros)."""
     import soxr
 
@@ -93,6 +93,20 @@ def render_clip(
         if len(speech) <= CLIP_SAMPLES - SAMPLE_RATE // 50 or speed >= 2.0:
             break
         speed = min(2.0, speed * 1.3)  # too slow to fit in 1 s: speak faster
+    if speaker.engine == "pico":  # the speaker's own pitch and speed, varied per clip
+        from lstm_apps.data import pico
+
+        pitch_c, speed_c = speaker.pitch_speed
+        p_speed = float(np.clip(speed_c * np.exp(rng.normal(0, 0.08)), *pico.SPEED))
+        p_pitch = float(np.clip(pitch_c * np.exp(rng.normal(0, 0.05)), *pico.PITCH))
+        for _ in range(4):
+            speech = trim_silence(
+                pico.synthesize(text, speaker.voice, speed=p_speed, pitch=p_pitch),
+                pico.SAMPLE_RATE,
+            )
+            if len(speech) <= CLIP_SAMPLES - SAMPLE_RATE // 50:
+                break
+            p_speed = min(pico.SPEED[1], p_speed * 1.3)  # too slow to fit in 1 s
     while speaker.engine == "espeak":
         raw = espeak.synthesize(
             text, voice=speaker.voice, variant=speaker.variant, rate=rate, pitch=pitch,

@@ -43,6 +43,7 @@ from lstm_apps.data.speakers import (
     Speaker,
     kokoro_speakers,
     list_speakers,
+    pico_speakers,
     speaker_id,
 )
 from lstm_apps.data.speech_clips import (
@@ -70,6 +71,7 @@ __all__ = [
     "generate_speech_commands",
     "kokoro_speakers",
     "list_speakers",
+    "pico_speakers",
     "speaker_id",
 ]
 
@@ -107,6 +109,7 @@ def _readme(
     voices = sorted({s.voice for s in speakers if s.engine == "espeak"})
     variants = sorted({s.variant for s in speakers if s.engine == "espeak"})
     n_kokoro = sum(s.engine == "kokoro" for s in speakers)
+    n_pico = sum(s.engine == "pico" for s in speakers)
     return (
         "# Synthetic Speech Commands\n\n"
         "Made by `lstm_apps.data.speech_synth.generate_speech_commands` with eSpeak NG, in the "
@@ -114,6 +117,7 @@ def _readme(
         f"- seed {seed}, {repeats} repeats per word, {len(speakers)} speakers "
         f"({len(voices)} eSpeak NG voices x {len(variants)} variants at most"
         + (f", and {n_kokoro} Kokoro voice blends" if n_kokoro else "")
+        + (f", and {n_pico} Pico speakers" if n_pico else "")
         + ")\n"
         f"- words said {repeats} times by every speaker: {' '.join(words)}\n"
         + (
@@ -164,13 +168,15 @@ def generate_speech_commands(
     exclude_voices: Sequence[str] = (),
     split: str | None = None,
     kokoro: int = 0,
+    pico: int = 0,
     command: str | None = None,
 ) -> GenerateReport:
     """Write a synthetic Speech Commands data set to `out_dir`.
 
     Args:
         out_dir: created; must not exist or be an empty folder.
-        speakers: how many voice+variant speakers to use (None: all of them).
+        speakers: how many eSpeak voice+variant speakers to use (None: all of them; 0:
+            none, for a set of Kokoro or Pico speakers only).
         repeats: recordings per speaker and word (``_nohash_0`` .. ``_nohash_{repeats-1}``).
         seed: the same seed writes the same bytes.
         noise_seconds: length of each background noise clip.
@@ -190,6 +196,8 @@ def generate_speech_commands(
         voices, exclude_voices: which eSpeak voices speak (see `list_speakers`).
         kokoro: how many Kokoro speakers (a neural synthesizer: blends of its voices,
             see `kokoro_speakers`) join the eSpeak ones; they need the kokoro wheels.
+        pico: how many Pico speakers (an HMM synthesizer of two recorded voices, at
+            their own pitch and speed, see `pico_speakers`) join; they need py-nanotts.
         split: put every clip in this split's list ("validation" or "test"; e.g. a
             held-out voice family), instead of splitting speakers by `which_set`.
         command: the command line that asked for this, recorded in generator.json.
@@ -225,10 +233,18 @@ def generate_speech_commands(
         raise ConfigError(f"zero_floor_prob={zero_floor_prob!r}; expected a probability")
     transforms = TransformConfig() if transforms is None else transforms
     check_out_dir(out_dir)
-    if kokoro < 0:
-        raise ConfigError(f"kokoro={kokoro!r}; expected a number of speakers >= 0")
-    chosen = list_speakers(speakers, seed=seed, voices=voices, exclude_voices=exclude_voices)
+    for name, n in (("kokoro", kokoro), ("pico", pico)):
+        if not isinstance(n, int) or n < 0:
+            raise ConfigError(f"{name}={n!r}; expected a number of speakers >= 0")
+    chosen = (
+        list_speakers(speakers, seed=seed, voices=voices, exclude_voices=exclude_voices)
+        if speakers != 0
+        else []
+    )
     chosen += kokoro_speakers(kokoro, seed=seed, exclude_voices=exclude_voices)
+    chosen += pico_speakers(pico, seed=seed)
+    if not chosen:
+        raise ConfigError("speakers=0 and no kokoro or pico speakers: nobody would speak")
     n_per_speaker = len(words) * repeats + min(extra_per_speaker, len(extra))
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
@@ -281,7 +297,7 @@ def generate_speech_commands(
                 "transforms": transforms.to_dict(), "zero_floor_prob": zero_floor_prob,
                 "voices": list(voices) if voices else None,
                 "exclude_voices": list(exclude_voices), "split": split,
-                "kokoro": kokoro,
+                "kokoro": kokoro, "pico": pico,
             },
             "speakers_used": len(chosen), "clips": len(written),
             **({"command": command} if command else {}),
