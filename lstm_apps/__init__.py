@@ -15,7 +15,7 @@ from lstm_apps.runtime import (
 )
 from lstm_apps.runtime.caption import Caption, Captioner
 from lstm_apps.runtime.detect import Detection, DetectorConfig
-from lstm_apps.runtime.speech import CommandStream, Prediction, SpeechClassifier
+from lstm_apps.runtime.speech import CommandStream, Prediction, SpeechClassifier, StreamBatch
 
 __version__ = "0.1.0"
 
@@ -34,5 +34,6 @@ __all__ = [
     "OnnxModel",
     "Prediction",
     "SpeechClassifier",
+    "StreamBatch",
     "__version__",
 ]

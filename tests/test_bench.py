@@ -34,7 +34,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Pa
         quick=True, threads=(1, 2), repeats=1, json_path=out / "results.json",
         markdown_path=out / "BENCHMARKS.md", notes_path=None, speech_config=SPEECH,
         caption_config=CAPTION, speech_batches=(1, 2), caption_batches=(1, 2),
-        stream_seconds=1.0, command="pytest",
+        stream_seconds=1.0, stream_counts=(4, 40), command="pytest",
     )  # fmt: skip
     lines: list[str] = []
     return run_bench(opts, log=lines.append), out
@@ -64,6 +64,11 @@ def test_every_case_and_backend_is_measured(report: tuple[dict[str, Any], Path])
             assert r["chunks"] == 10 and r["audio_seconds"] == pytest.approx(1.0)
         if r["backend"] == "floor":
             assert r["macs"] > 0
+        if r["case"] == "streams":
+            assert r["threads"] == 1 and r["tick_ms"] == pytest.approx(r["median_ms"] / 10)
+            assert r["streams_real_time"] == pytest.approx(r["batch"] * 100 / r["tick_ms"])
+    streams = {(r["backend"], r["batch"]) for r in rep["results"] if r["case"] == "streams"}
+    assert streams == {("batched", 4), ("batched", 40), ("solo", 4)}  # one thread only
 
 
 def test_each_ratio_is_the_quotient_of_its_two_reported_medians(
@@ -99,7 +104,11 @@ def test_targets_quote_the_one_thread_batch_one_numbers(
     assert [t["target"] for t in rep["targets"]] == [t.name for t in TARGETS]
     for target, got in zip(TARGETS, rep["targets"], strict=True):
         key = (target.model, target.case, 1, 1)
-        if target.pair == "real_time_factor":
+        if target.pair == "streams_real_time":
+            kept = [r["streams_real_time"] for r in rep["results"]
+                    if r["case"] == "streams" and r["backend"] == "batched"]  # fmt: skip
+            assert len(kept) == 2 and got["value"] == max(kept)
+        elif target.pair == "real_time_factor":
             (row,) = [r for r in rep["results"] if (r["model"], r["case"], r["batch"],
                       r["threads"], r["backend"]) == (*key, "ort_fp32")]  # fmt: skip
             assert got["value"] == row["real_time_factor"]
@@ -135,6 +144,7 @@ def test_outputs_are_written(report: tuple[dict[str, Any], Path]) -> None:
     for r in rep["ratios"]:  # the tables print the returned ratios, not others
         if r["case"] != "stream" and r["pair"] in PAIR_NAMES:
             assert f"{r['ratio']:.2f}x" in md, r
+    assert "StreamBatch | 40 |" in md and "one call per stream | 4 |" in md
     assert "notes" not in markdown(rep, None).split("## Targets")[1]
     assert markdown(rep, "## What was tried\n\nthings").endswith("things\n")
 

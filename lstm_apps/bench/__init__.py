@@ -8,7 +8,8 @@ and against the bare arithmetic (numpy GEMMs) of the same work.
     python benchmarks/run.py ...          # the same
 
 Speech: a 1 s clip at batch 1, 8, 32; a stream in 100 ms chunks (latency per chunk and
-the real-time factor). Captions: the encoder, one decoder step, a 20-word greedy caption
+the real-time factor); 64, 512 and 2048 streams at once on one core (`StreamBatch`)
+against one call per stream. Captions: the encoder, one decoder step, a 20-word greedy caption
 and beam 3, at batch 1 and 16. Each against PyTorch eager, onnxruntime fp32 and int8;
 floors for one decoder step and one clip; peak RSS of the API per model; file sizes.
 Where the weights come from: `sources.py`. How a number is taken: `timing.py`.
@@ -110,7 +111,8 @@ def options_from_args(
         markdown_path=md, speech_bundle=opt(args.speech_bundle),
         caption_bundle=opt(args.caption_bundle), speech_checkpoint=opt(args.speech_checkpoint),
         caption_checkpoint=opt(args.caption_checkpoint), memory=not args.no_memory,
-        stream_seconds=2.0 if quick else 10.0, command=command,
+        stream_seconds=2.0 if quick else 10.0, stream_counts=(16,) if quick else (64, 512, 2048),
+        command=command,
     )  # fmt: skip
 
 

@@ -28,6 +28,7 @@ class BenchOptions:
     speech_batches: tuple[int, ...] = (1, 8, 32)
     caption_batches: tuple[int, ...] = (1, 16)
     stream_seconds: float = 10.0
+    stream_counts: tuple[int, ...] = (64, 512, 2048)  # StreamBatch sizes, one thread
     memory: bool = True  # peak RSS children
     command: str = "lstm-apps bench"  # what the report says reproduces it
     speech_config: Any = None  # a SpeechConfig to export fresh instead (tests: tiny models)

@@ -23,9 +23,11 @@ def _line(row: dict[str, Any], t: Timing) -> str:
     extra = ""
     if row["case"] == "stream":
         extra = f"  {row['per_chunk_ms']:.3f} ms/chunk  {row['real_time_factor']:6.0f}x real time"
+    if row["case"] == "streams":
+        extra = f"  {row['streams_real_time']:6.0f} streams in real time"
     return (
         f"  {row['model']:8s}{row['case']:8s}b{row['batch']:<4d}t{row['threads']:<3d}"
-        f"{BACKEND_NAMES[row['backend']]:24s}{t.median_ms:10.3f} ms ±{t.spread:4.0%}{extra}"
+        f"{BACKEND_NAMES[row['backend']][:24]:24s}{t.median_ms:10.3f} ms ±{t.spread:4.0%}{extra}"
     )
 
 
@@ -75,6 +77,10 @@ def run(options: BenchOptions, log: Any = print) -> dict[str, Any]:
 
                     bench_speech(speech, threads, settings, options.speech_batches,
                                  options.stream_seconds, record)  # fmt: skip
+                    if threads == 1 and options.stream_counts:
+                        from lstm_apps.bench.streams import bench_streams
+
+                        bench_streams(speech, settings, options.stream_counts, record)
                     f = measure_floor(clip_products(speech.net), work / "clip.npz", threads,
                                       settings.repeats, settings.warmup)  # fmt: skip
                     row = {"model": "speech", "case": "clip", "batch": 1, "threads": threads,

@@ -252,6 +252,11 @@ class Detector:
                 out.append(det)
         return out
 
+    def _can_fire(self, best: npt.NDArray[np.float32]) -> bool:
+        """False when frames with these scores cannot change anything but the history:
+        no bump or ignore run is open and none reaches the threshold."""
+        return self._mode != _IDLE or bool(best.max() >= self._threshold)
+
     def flush(self) -> list[Detection]:
         """End of stream: decide the bump in progress, as if it closed (call reset() next)."""
         if self._mode != _BUMP:
@@ -340,4 +345,51 @@ def softmax_trusted(logits: npt.NDArray[F], axis: int = -1) -> npt.NDArray[F]:
     input (the stream's hot path): float, no NaN or +inf, no slice all -inf."""
     e = np.exp(logits - logits.max(axis=axis, keepdims=True))
     out: npt.NDArray[F] = e / e.sum(axis=axis, keepdims=True)
+    return out
+
+
+def push_many(
+    detectors: Sequence[Detector], probs: npt.NDArray[np.float32]
+) -> list[list[Detection]]:
+    """`[d.push_trusted(probs[i]) for i, d in enumerate(detectors)]`, with the same result
+    bit for bit, in one set of array operations for the detectors that share a config and
+    labels: the moving average and the per-frame maxima of all streams at once, and the
+    frame-by-frame rule only for the streams whose scores reach the threshold or that are
+    inside a bump. probs : float32 (streams, frames, classes), softmax outputs."""
+    if len(detectors) != probs.shape[0]:
+        raise InputShapeError(f"push_many: {len(detectors)} detectors, {probs.shape[0]} rows")
+    first = detectors[0] if detectors else None
+    if first is None or any(
+        d.config != first.config or d.labels != first.labels for d in detectors
+    ):
+        return [d.push_trusted(p) for d, p in zip(detectors, probs, strict=True)]
+    n = probs.shape[1]
+    if n == 0 or first._live.size == 0:
+        for d in detectors:
+            d.frames_seen += n
+        return [[] for _ in detectors]
+    window = first._window
+    history = np.stack([d._history for d in detectors])  # (B, window - 1, live)
+    buf = np.concatenate([history, probs[:, :, first._cols]], axis=1)
+    # The same sums in the same order as push_trusted: bit-identical smoothed scores.
+    acc = buf[:, :n] + buf[:, 1 : 1 + n] if window > 1 else buf[:, :n].copy()
+    for j in range(2, window):
+        acc += buf[:, j : j + n]
+    smooth = np.divide(acc, np.float32(window), out=acc)  # (B, n, live)
+    best = smooth.max(axis=2)
+    which = first._live[smooth.argmax(axis=2)]
+    out: list[list[Detection]] = []
+    for i, d in enumerate(detectors):
+        d._history = buf[i, n:].copy()
+        start = d.frames_seen
+        d.frames_seen += n
+        found: list[Detection] = []
+        if d._can_fire(best[i]):
+            for t, (score, label) in enumerate(
+                zip(best[i].tolist(), which[i].tolist(), strict=True)
+            ):
+                det = d._step(start + t, score, label)
+                if det is not None:
+                    found.append(det)
+        out.append(found)
     return out

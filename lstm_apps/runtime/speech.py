@@ -44,8 +44,12 @@ from lstm_apps.runtime.manifest import (
 from lstm_apps.runtime.session import OnnxModel, default_bundle
 from lstm_apps.runtime.speech_bundle import SpeechBundle
 from lstm_apps.runtime.speech_stream import CommandStream, StreamModel
+from lstm_apps.runtime.stream_batch import StreamBatch
 
-__all__ = ["AudioSource", "CommandStream", "Prediction", "SpeechClassifier", "StreamModel"]
+__all__ = [
+    "AudioSource", "CommandStream", "Prediction", "SpeechClassifier", "StreamBatch",
+    "StreamModel",
+]  # fmt: skip
 
 AudioSource = str | os.PathLike[str] | npt.NDArray[Any]
 WINDOW_HOP_SECONDS = 0.25  # stride of the 1 s windows read from clips longer than 1 s
@@ -202,6 +206,14 @@ class SpeechClassifier:
         if self.stream_model is None:
             raise ModelFileError(f"{self.model.path.parent} has no stream.onnx")
         return CommandStream(self.stream_model, self.labels, config or self.detector_config())
+
+    def stream_batch(self, config: DetectorConfig | None = None) -> StreamBatch:
+        """Many streams on this one session, advanced together by `StreamBatch.step` (a
+        server's microphones); `config` is every stream's default detector (the bundle's if
+        None; `open(config=...)` sets one stream's)."""
+        if self.stream_model is None:
+            raise ModelFileError(f"{self.model.path.parent} has no stream.onnx")
+        return StreamBatch(self.stream_model, self.labels, config or self.detector_config())
 
 
 def _as_list(inputs: AudioSource | Sequence[AudioSource]) -> list[AudioSource]:

@@ -81,6 +81,62 @@ class StreamModel:
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
+class AudioFeed:
+    """One stream's audio on its way to the model: rate checks, resampling to the model's
+    rate and buffering to whole hops. CommandStream and StreamBatch use it for every stream,
+    so a stream cuts its audio into the same model calls in either."""
+
+    def __init__(self, sample_rate: int, hop: int) -> None:
+        self.sample_rate, self.hop = sample_rate, hop
+        self.reset()
+
+    def reset(self) -> None:
+        self.pending = np.zeros(0, np.float32)
+        self._resampler: Any = None
+        self.rate: int | None = None
+
+    def push(self, chunk: npt.NDArray[Any], sample_rate: int | None) -> npt.NDArray[np.float32]:
+        """chunk : (samples,) or (samples, channels) at `sample_rate` (None: the model's).
+        Returns the whole hops now ready at the model's rate (maybe 0 samples); the rest
+        stays pending."""
+        if not isinstance(chunk, np.ndarray):
+            raise InputDTypeError(f"stream chunk must be a numpy array, got {type(chunk).__name__}")
+        rate = (
+            self.sample_rate
+            if sample_rate is None
+            else check_sample_rate(sample_rate, "sample_rate")
+        )
+        if self.rate is not None and rate != self.rate:
+            raise AudioInputError(f"stream chunk at {rate} Hz after chunks at {self.rate} Hz")
+        if chunk.size == 0:
+            return self.pending[:0]
+        x = load_audio(chunk, sample_rate=rate, target_rate=rate, name="stream chunk")
+        self.rate = rate  # only a chunk that was accepted fixes the stream's rate
+        if rate != self.sample_rate:
+            import soxr
+
+            if self._resampler is None:
+                self._resampler = soxr.ResampleStream(rate, self.sample_rate, 1, dtype="float32")
+            x = self._resampler.resample_chunk(x)
+        return self._ready(np.concatenate([self.pending, x]) if len(self.pending) else x)
+
+    def end(self) -> npt.NDArray[np.float32]:
+        """End of stream: the resampler's tail and what is pending, zero-padded to whole hops."""
+        x = self.pending
+        if self._resampler is not None:
+            x = np.concatenate(
+                [x, self._resampler.resample_chunk(np.zeros(0, np.float32), last=True)]
+            )
+        pad = (-len(x)) % self.hop
+        self.reset()
+        return np.concatenate([x, np.zeros(pad, np.float32)]) if len(x) else x
+
+    def _ready(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        n = len(x) - len(x) % self.hop
+        self.pending = x[n:]
+        return x[:n]
+
+
 class CommandStream:
     """Feed audio in chunks of any size; get a Detection for each spoken command."""
 
@@ -89,16 +145,14 @@ class CommandStream:
         self.sample_rate = model.spec.sample_rate
         self.hop: int = model.spec.hop
         self.detector = Detector(labels, config)
-        self._resampler: Any = None
-        self._rate: int | None = None
+        self._feed = AudioFeed(self.sample_rate, self.hop)
         self.reset()
 
     def reset(self) -> None:
         """Start over: zero state and context, time 0."""
         self._state = self._model.initial_state()
-        self._pending = np.zeros(0, np.float32)
+        self._feed.reset()
         self.detector.reset()
-        self._resampler, self._rate = None, None
 
     @property
     def seconds(self) -> float:
@@ -108,26 +162,13 @@ class CommandStream:
     def accept(self, chunk: npt.NDArray[Any], sample_rate: int | None = None) -> list[Detection]:
         """chunk : (samples,) or (samples, channels) audio at `sample_rate` (default: the
         model's, 16 kHz). Returns the detections the chunk completed."""
-        if not isinstance(chunk, np.ndarray):
-            raise InputDTypeError(f"stream chunk must be a numpy array, got {type(chunk).__name__}")
-        rate = (
-            self.sample_rate
-            if sample_rate is None
-            else check_sample_rate(sample_rate, "sample_rate")
-        )
-        if self._rate is not None and rate != self._rate:
-            raise AudioInputError(f"stream chunk at {rate} Hz after chunks at {self._rate} Hz")
-        if chunk.size == 0:
-            return []
-        x = load_audio(chunk, sample_rate=rate, target_rate=rate, name="stream chunk")
-        self._rate = rate  # only a chunk that was accepted fixes the stream's rate
-        if rate != self.sample_rate:
-            import soxr
-
-            if self._resampler is None:
-                self._resampler = soxr.ResampleStream(rate, self.sample_rate, 1, dtype="float32")
-            x = self._resampler.resample_chunk(x)
-        return self._run(np.concatenate([self._pending, x]) if len(self._pending) else x)
+        pending = self._feed.pending
+        x = self._feed.push(chunk, sample_rate)
+        try:
+            return self._run(x)
+        except BaseException:
+            self._feed.pending = pending  # a chunk that did not run is not consumed
+            raise
 
     def feed(
         self, audio: npt.NDArray[Any], chunk: int, sample_rate: int | None = None
@@ -149,26 +190,19 @@ class CommandStream:
 
     def flush(self) -> list[Detection]:
         """End of stream: run what is buffered, close a word still in progress, reset."""
-        x = self._pending
-        if self._resampler is not None:
-            x = np.concatenate(
-                [x, self._resampler.resample_chunk(np.zeros(0, np.float32), last=True)]
-            )
-        pad = (-len(x)) % self.hop
-        out = self._run(np.concatenate([x, np.zeros(pad, np.float32)])) if len(x) else []
+        x = self._feed.end()
+        out = self._run(x)
         out += self.detector.flush()
         self.reset()  # the stream has ended: the next accept() starts a new one at time 0
         return out
 
     def _run(self, x: npt.NDArray[np.float32]) -> list[Detection]:
-        n = len(x) - len(x) % self.hop
-        if n == 0:
-            self._pending = x
+        if len(x) == 0:
             return []
         # Every feed was checked on the way in (load_audio) or came out of the model, so
         # this call, the softmax and the detector skip their input checks: together they
         # cost about 25 us a chunk, 15% of the whole at 100 ms chunks (BENCHMARKS.md).
-        z, state = self._model.run(x[None, :n], self._state, check=False)
+        z, state = self._model.run(x[None], self._state, check=False)
         np.clip(state.c, -CELL_LIMIT, CELL_LIMIT, out=state.c)
-        self._state, self._pending = state, x[n:]  # only once the chunk has run
+        self._state = state  # only once the chunk has run
         return self.detector.push_trusted(softmax_trusted(z[0]))  # finite: the audio was
