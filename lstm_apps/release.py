@@ -78,6 +78,7 @@ def plan(kind: str, work: Path, out: Path, *, quick: bool = False, seed: int = 0
 def _speech_plan(work: Path, out: Path, *, quick: bool, seed: int) -> list[Step]:
     from lstm_apps.data.flite import FLITE_VOICES, generate_flite
     from lstm_apps.data.speech_synth import generate_speech_commands
+    from lstm_apps.eval.prior import tune_prior
     from lstm_apps.eval.speech import evaluate_speech
     from lstm_apps.eval.stream import evaluate_stream
     from lstm_apps.eval.tune import tune_detector
@@ -128,6 +129,8 @@ def _speech_plan(work: Path, out: Path, *, quick: bool, seed: int) -> list[Step]
                   *(train if quick else ["--epochs", "35"]), "--val-data", s(flite)]  # fmt: skip
     fit = partial(train_speech, s(data), s(run), cfg, resume=True, val_data=s(flite), setup=Setup())
 
+    prior_argv = ["eval", "prior", s(run), "--data", s(flite), "--split", "validation"]
+    prior = partial(tune_prior, s(run), s(flite), cross_split="validation", threads=2)
     tune = ["eval", "detector", s(run), "--data", s(flite), "--split", "validation"]
     tune += ["--recordings", "1", "--noise-minutes", "0.5"] if quick else []
     tuned = partial(
@@ -163,6 +166,7 @@ def _speech_plan(work: Path, out: Path, *, quick: bool, seed: int) -> list[Step]
         _recorded("data-heldout", held_argv, heldout / "generator.json", make_held),
         _recorded("data-flite", flite_argv, flite / "generator.json", make_flite),
         _recorded("train", train_argv, run / "metrics.json", fit),
+        _recorded("tune-prior", prior_argv, run / "prior.json", prior),
         _recorded("tune-detector", tune, run / "detector.json", tuned),
         *evals,
         export,

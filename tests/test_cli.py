@@ -102,6 +102,7 @@ _RELEASE_CALLS = [
     ("lstm_apps.train.speech", "train_speech"),
     ("lstm_apps.train.caption", "train_caption"),
     ("lstm_apps.eval.tune", "tune_detector"),
+    ("lstm_apps.eval.prior", "tune_prior"),
     ("lstm_apps.eval.speech", "evaluate_speech"),
     ("lstm_apps.eval.stream", "evaluate_stream"),
     ("lstm_apps.onnx.runs", "export_speech_run"),
@@ -138,7 +139,7 @@ def test_each_release_step_makes_the_call_its_command_makes(
 
         monkeypatch.setattr(module, name, record)
     steps = plan(kind, tmp_path / "work", tmp_path / "out", quick=quick)
-    assert len(steps) == (9 if kind == "speech" else 3)
+    assert len(steps) == (10 if kind == "speech" else 3)
     for step in steps:
         with pytest.raises(_Called):
             main(step.argv)

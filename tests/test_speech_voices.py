@@ -133,6 +133,7 @@ def test_training_reports_the_cross_generator_validation(varied: Path, tmp_path:
     scores = [(h["val_accuracy"] + h["cross_val_accuracy"]) / 2 for h in m["history"]]
     best = load_checkpoint(tmp_path / "run" / "best").extra["epoch"]
     assert best == int(np.argmax(scores)) + 1, (best, scores)  # 1-based: the first best mean
+    _check_prior(tmp_path / "run", other)
 
 
 def test_kokoro_speakers_join_the_espeak_ones(tmp_path: Path) -> None:
@@ -153,3 +154,39 @@ def test_kokoro_speakers_join_the_espeak_ones(tmp_path: Path) -> None:
     assert ids <= set(clips) and all(np.abs(x).max() > 0.02 for x in clips.values())
     assert json.loads((tmp_path / "k" / "generator.json").read_text())["settings"]["kokoro"] == 1
     assert "Kokoro" in (tmp_path / "k" / "README.md").read_text()
+
+
+def _check_prior(run: Path, other: Path) -> None:
+    """eval prior on the trained tiny run: the choice follows its rule, eval and export
+    apply it, and a new offset removes what was measured without it."""
+    from lstm_apps.eval.models import load_eval_model
+    from lstm_apps.eval.prior import GRID, PRIOR_JSON, read_unknown_offset, tune_prior
+    from lstm_apps.onnx.runs import export_speech_run
+    from lstm_apps.runtime.speech import SpeechClassifier
+
+    assert read_unknown_offset(run) == 0.0
+    (run / "detector.json").write_text('{"settings": {}, "command": "stale"}')
+    r = tune_prior(run, other, threads=1, command="pytest")
+    assert [g["offset"] for g in r["grid"]] == list(GRID)
+    means = [g["validation"] + g["cross_validation"] for g in r["grid"]]
+    first_best = GRID[int(np.argmax(means))]  # argmax: the smallest offset on a tie
+    assert r["unknown_offset"] == first_best == read_unknown_offset(run)
+    assert r["validation_accuracy"]["before"] == r["grid"][0]["validation"]
+    assert json.loads((run / PRIOR_JSON).read_text())["command"] == "pytest"
+    if first_best:
+        assert not (run / "detector.json").exists() and r["removed"]
+    # a hand-set offset: evaluation and export lower exactly the _unknown_ logit
+    (run / PRIOR_JSON).write_text(json.dumps({"unknown_offset": 2.0}))
+    x = np.random.default_rng(0).normal(0, 0.1, (6, 16000)).astype(np.float32)
+    shifted = np.log(load_eval_model(run).probabilities(x))
+    (run / PRIOR_JSON).unlink()
+    plain = np.log(load_eval_model(run).probabilities(x))
+    diff = shifted - plain
+    unk = load_eval_model(run).labels.index("_unknown_")
+    others = np.delete(diff, unk, 1)
+    np.testing.assert_allclose(others - others[:, :1], 0.0, atol=1e-4, err_msg="others alike")
+    np.testing.assert_allclose(others[:, 0] - diff[:, unk], 2.0, atol=1e-4)
+    (run / PRIOR_JSON).write_text(json.dumps({"unknown_offset": 2.0}))
+    export_speech_run(run, run.parent / "bundle", min_int8_agreement=0.0)
+    bundle = np.log(SpeechClassifier.from_dir(run.parent / "bundle").probabilities(list(x), 16000)[0])
+    np.testing.assert_allclose(bundle, shifted[:1], atol=1e-4)

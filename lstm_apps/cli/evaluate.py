@@ -52,6 +52,17 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--seed", type=int, default=0, help="same seed, same result")
     s.add_argument("--threads", type=int, default=2, help="torch threads")
     s.set_defaults(func=_detector)
+    s = vsub.add_parser(
+        "prior",
+        help="lower a run's _unknown_ logit by the offset that is best on its own and a "
+        "cross-generator validation split (never a test set); writes RUN/prior.json, which "
+        "eval speech|stream and export speech apply. Run it before eval detector",
+    )
+    s.add_argument("run", help="a training run folder")
+    s.add_argument("--data", required=True, help="a validation folder, e.g. lstm-apps data flite")
+    s.add_argument("--split", default="validation", help="its split")
+    s.add_argument("--threads", type=int, default=2, help="torch threads")
+    s.set_defaults(func=_prior)
     s = vsub.add_parser("caption", help="BLEU-1..4, CIDEr, content accuracy (shapes)")
     s.add_argument("run", help="the run folder of `train caption`")
     s.add_argument("--split", default="test", choices=["train", "val", "test"], help="split")
@@ -108,6 +119,22 @@ def _detector(args: argparse.Namespace, command: str) -> int:
         f"{c['fa_per_hour']:.1f} per hour of noise ({len(r['grid'])} settings tried) -> "
         f"{Path(args.run) / DETECTOR_JSON}"
     )
+    return 0
+
+
+def _prior(args: argparse.Namespace, command: str) -> int:
+    from lstm_apps.eval.prior import PRIOR_JSON, tune_prior
+
+    r = tune_prior(args.run, args.data, cross_split=args.split, threads=args.threads,
+                   command=command)  # fmt: skip
+    v, c, t = r["validation_accuracy"], r["cross_validation_accuracy"], r["test_accuracy"]
+    print(
+        f"_unknown_ offset {r['unknown_offset']:g}: validation {v['before']:.2%} -> "
+        f"{v['after']:.2%}, {args.data} {c['before']:.2%} -> {c['after']:.2%} (test "
+        f"{t['before']:.2%} -> {t['after']:.2%}) -> {Path(args.run) / PRIOR_JSON}"
+    )
+    for path in r.get("removed", []):
+        print(f"removed {path}: made without this offset (run eval detector / eval again)")
     return 0
 
 

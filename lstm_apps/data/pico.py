@@ -115,9 +115,7 @@ def _speak(markup: bytes, voice: str) -> bytes:
                 offset += sent.value
             status = _BUSY
             while status == _BUSY:
-                status = lib.pico_getData(
-                    engine, buf, 128, ctypes.byref(got), ctypes.byref(kind)
-                )
+                status = lib.pico_getData(engine, buf, 128, ctypes.byref(got), ctypes.byref(kind))
                 if status not in (_BUSY, _IDLE):
                     check(status, "getData")
                 pcm += buf.raw[: got.value]

@@ -162,6 +162,10 @@ class _RunModel:
         net = load_checkpoint(checkpoint).model
         if not isinstance(net, SpeechClassifierNet):
             raise InputError(f"model {path}: {checkpoint} holds a {type(net).__name__}, not speech")
+        from lstm_apps.eval.prior import apply_unknown_offset, read_unknown_offset
+
+        self.unknown_offset = read_unknown_offset(path)  # RUN/prior.json: as export applies it
+        apply_unknown_offset(net, self.unknown_offset)
         self.path, self.net = path, net.eval().to(self.device)
         cfg = net.config
         self.labels = tuple(cfg.labels)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from lstm_apps.eval.prior import apply_unknown_offset, read_unknown_offset
 from lstm_apps.eval.tune import read_detector
 from lstm_apps.onnx.caption import CaptionExportReport, export_caption
 from lstm_apps.onnx.speech import SpeechExportReport, export_speech
@@ -58,6 +59,7 @@ def export_speech_run(
     """Export `run/checkpoint` to `out`, checked on the run's test split (from `data`, or the
     folder metrics.json names)."""
     loaded = load_speech_run(run, checkpoint)
+    apply_unknown_offset(loaded.model, read_unknown_offset(run))  # RUN/prior.json, if tuned
     split_cfg = SpeechTrainConfig.split_config_from_run(loaded.metrics, loaded.model.config)
     test, _ = load_split(run_data(run, data, loaded.metrics), "test", split_cfg)
     report = export_speech(

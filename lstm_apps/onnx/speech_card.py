@@ -33,6 +33,9 @@ def read_evaluations(run: Path) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for path in sorted(run.glob("eval/*/*_eval.json")):
         out[path.parent.name] = json.loads(path.read_text(encoding="utf-8"))
+    prior = run / "prior.json"  # lstm-apps eval prior: the _unknown_ offset the export applies
+    if prior.is_file():
+        out["prior"] = json.loads(prior.read_text(encoding="utf-8"))
     tuned = run / "detector.json"  # lstm-apps eval detector: where the settings came from
     if "stream" in out and tuned.is_file():
         out["stream"]["detector_command"] = json.loads(tuned.read_text())["command"]
@@ -56,6 +59,10 @@ def results_lines(metrics: dict[str, Any], evaluations: dict[str, dict[str, Any]
     """'## Results' (a table: own test and validation, then every set never trained on)
     and '## Streaming' when a stream evaluation is present."""
     splits = metrics.get("splits", {})
+    prior = evaluations.get("prior")
+    if prior and "test_accuracy" in prior:  # the head has the offset: its accuracies
+        metrics = {**metrics, "test_accuracy": prior["test_accuracy"]["after"],
+                   "val_accuracy": prior["validation_accuracy"]["after"]}  # fmt: skip
     lines = [
         "## Results",
         "",
@@ -82,7 +89,24 @@ def results_lines(metrics: dict[str, Any], evaluations: dict[str, dict[str, Any]
             f"scored by `{rep.get('command', '')}`"
         )
     lines += ["", "Every set has 10% `_silence_` (a fifth of it digital zeros) and 10%",
-              "`_unknown_` clips, as Speech Commands evaluations do.", "", *notes, ""]  # fmt: skip
+              "`_unknown_` clips, as Speech Commands evaluations do.", "", *notes]  # fmt: skip
+    if prior and "test_accuracy" not in prior:  # a hand-written prior.json
+        lines.append(
+            f"- the `_unknown_` logit is lowered by {prior['unknown_offset']:g} (RUN/prior.json, "
+            "not measured by `lstm-apps eval prior`): the own test and validation figures "
+            "above are the training run's, without it"
+        )
+    elif prior:
+        t, v, c = (prior[k] for k in ("test_accuracy", "validation_accuracy",
+                                      "cross_validation_accuracy"))  # fmt: skip
+        lines.append(
+            f"- the `_unknown_` logit is lowered by {prior['unknown_offset']:g} (the exported "
+            f"head's bias), chosen by `{prior['command']}` on the two validation sets: own "
+            f"validation {v['before']:.2%} -> {v['after']:.2%}, cross-generator validation "
+            f"{c['before']:.2%} -> {c['after']:.2%}; own test {t['before']:.2%} -> "
+            f"{t['after']:.2%} (every figure above is with the offset)"
+        )
+    lines.append("")
     stream = evaluations.get("stream")
     if stream:
         lines += stream_lines(stream)
