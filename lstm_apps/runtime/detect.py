@@ -252,11 +252,6 @@ class Detector:
                 out.append(det)
         return out
 
-    def _can_fire(self, best: npt.NDArray[np.float32]) -> bool:
-        """False when frames with these scores cannot change anything but the history:
-        no bump or ignore run is open and none reaches the threshold."""
-        return self._mode != _IDLE or bool(best.max() >= self._threshold)
-
     def flush(self) -> list[Detection]:
         """End of stream: decide the bump in progress, as if it closed (call reset() next)."""
         if self._mode != _BUMP:
@@ -378,13 +373,16 @@ def push_many(
     smooth = np.divide(acc, np.float32(window), out=acc)  # (B, n, live)
     best = smooth.max(axis=2)
     which = first._live[smooth.argmax(axis=2)]
+    # Frames that cannot change anything but the history: the detector is idle (no bump
+    # or ignore run open) and no score reaches the threshold. Skipping them is exact.
+    hot = (best.max(axis=1) >= first._threshold).tolist()
     out: list[list[Detection]] = []
     for i, d in enumerate(detectors):
         d._history = buf[i, n:].copy()
         start = d.frames_seen
         d.frames_seen += n
         found: list[Detection] = []
-        if d._can_fire(best[i]):
+        if hot[i] or d._mode != _IDLE:
             for t, (score, label) in enumerate(
                 zip(best[i].tolist(), which[i].tolist(), strict=True)
             ):

@@ -21,7 +21,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lstm_apps.runtime.audio import check_sample_rate, load_audio, samples_first
+from lstm_apps.runtime.audio import (
+    MAX_AUDIO_SECONDS,
+    check_sample_rate,
+    load_audio,
+    samples_first,
+)
 from lstm_apps.runtime.detect import Detection, Detector, DetectorConfig, softmax_trusted
 from lstm_apps.runtime.errors import AudioInputError, InputDTypeError, InputError
 from lstm_apps.runtime.session import OnnxModel
@@ -81,6 +86,18 @@ class StreamModel:
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
+def _plain(chunk: npt.NDArray[Any], rate: int) -> npt.NDArray[np.float32] | None:
+    """A copy of a float32 (samples,) chunk already in [-1, 1] and within the length limit,
+    which `load_audio` would return unchanged; None for anything else (NaN and inf fail the
+    comparisons), which goes through `load_audio`. A live stream's usual chunk costs two
+    passes and a copy instead of its general checks (BENCHMARKS.md: streams per core)."""
+    if chunk.dtype != np.float32 or chunk.ndim != 1 or len(chunk) > MAX_AUDIO_SECONDS * rate:
+        return None
+    if not (chunk.min() >= -1.0 and chunk.max() <= 1.0):
+        return None
+    return chunk.copy()
+
+
 class AudioFeed:
     """One stream's audio on its way to the model: rate checks, resampling to the model's
     rate and buffering to whole hops. CommandStream and StreamBatch use it for every stream,
@@ -101,16 +118,19 @@ class AudioFeed:
         stays pending."""
         if not isinstance(chunk, np.ndarray):
             raise InputDTypeError(f"stream chunk must be a numpy array, got {type(chunk).__name__}")
-        rate = (
-            self.sample_rate
-            if sample_rate is None
-            else check_sample_rate(sample_rate, "sample_rate")
-        )
+        if sample_rate is None:
+            rate = self.sample_rate
+        elif type(sample_rate) is int and sample_rate == self.rate:
+            rate = sample_rate  # checked when the stream's first chunk fixed it
+        else:
+            rate = check_sample_rate(sample_rate, "sample_rate")
         if self.rate is not None and rate != self.rate:
             raise AudioInputError(f"stream chunk at {rate} Hz after chunks at {self.rate} Hz")
         if chunk.size == 0:
             return self.pending[:0]
-        x = load_audio(chunk, sample_rate=rate, target_rate=rate, name="stream chunk")
+        x = _plain(chunk, rate)
+        if x is None:  # anything but plain float32 mono in [-1, 1]: checked and converted
+            x = load_audio(chunk, sample_rate=rate, target_rate=rate, name="stream chunk")
         self.rate = rate  # only a chunk that was accepted fixes the stream's rate
         if rate != self.sample_rate:
             import soxr
