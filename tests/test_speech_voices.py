@@ -188,5 +188,6 @@ def _check_prior(run: Path, other: Path) -> None:
     np.testing.assert_allclose(others[:, 0] - diff[:, unk], 2.0, atol=1e-4)
     (run / PRIOR_JSON).write_text(json.dumps({"unknown_offset": 2.0}))
     export_speech_run(run, run.parent / "bundle", min_int8_agreement=0.0)
-    bundle = np.log(SpeechClassifier.from_dir(run.parent / "bundle").probabilities(list(x), 16000)[0])
+    clf = SpeechClassifier.from_dir(run.parent / "bundle")
+    bundle = np.log(clf.probabilities(list(x), 16000)[0])
     np.testing.assert_allclose(bundle, shifted[:1], atol=1e-4)
