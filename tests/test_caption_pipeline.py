@@ -97,7 +97,7 @@ def test_bundle_files_and_greedy_graph(bundle: Path, data: Path) -> None:
     names = {p.name for p in bundle.iterdir()}
     assert names == {
         "encoder.onnx", "decoder.onnx", "greedy.onnx", "vocab.json", "config.json",
-        "MODEL_CARD.md", "checkpoint",
+        "MODEL_CARD.md", "checkpoint", "golden",
     }  # fmt: skip
     g = OnnxModel(bundle / "greedy.onnx")
     assert g.metadata["kind"] == "caption_greedy" and "vocab" in g.metadata

@@ -194,7 +194,7 @@ def test_check_command_reports_a_good_and_a_damaged_bundle(
 
     assert main(["check", str(SHIPPED)]) == 0
     out = capsys.readouterr().out
-    assert "speech bundle, 7 files match their sha256" in out
+    assert "speech bundle, 17 files match their sha256" in out
     assert "1 s of silence -> _silence_" in out
     bundle = _full_copy(tmp_path)
     (bundle / "checkpoint" / "model.safetensors").write_bytes(b"\0" * 64)

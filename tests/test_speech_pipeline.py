@@ -107,7 +107,7 @@ def test_interrupted_training_resumes_to_the_same_weights(data: Path, tmp_path: 
 def test_export_bundle_files_and_metadata(bundle: Path) -> None:
     names = {p.name for p in bundle.iterdir()}
     expected = {"model.onnx", "stream.onnx", "model.int8.onnx", "labels.json", "config.json"}
-    assert names == expected | {"MODEL_CARD.md", "checkpoint"}
+    assert names == expected | {"MODEL_CARD.md", "checkpoint", "golden"}
     labels = json.loads((bundle / "labels.json").read_text())
     assert labels[:3] == list(WORDS) and labels[-2:] == ["_silence_", "_unknown_"]
     cfg = json.loads((bundle / "config.json").read_text())

@@ -60,6 +60,19 @@ def add_parser(sub: Any) -> None:
     s.add_argument("bundle", nargs="+", help="bundle folders, e.g. export/speech export/caption")
     s.set_defaults(func=_check)
 
+    s = sub.add_parser(
+        "golden",
+        help="(re)write BUNDLE/golden/: inputs, decoded tensors and every graph's outputs "
+        "for ports to check themselves against (export writes it too)",
+    )
+    s.add_argument("bundle", help="a bundle folder")
+    s.add_argument(
+        "inputs", nargs="+",
+        help="speech: audio files (the first is the clip, all of them the stream); "
+        "caption: two images, the first stored as PNG, the second as JPEG",
+    )  # fmt: skip
+    s.set_defaults(func=_golden)
+
     from lstm_apps.bench import add_bench_parser  # light: imports no torch
 
     add_bench_parser(sub).set_defaults(func=_bench)
@@ -89,6 +102,15 @@ def _explain(args: argparse.Namespace, command: str) -> int:
         means = ", ".join(f"{getattr(layer, gate).mean():.2f}" for layer in done.layers)
         print(f"  {gate:6s} gate, mean per layer: {means}")
     print(f"picture: {done.png}")
+    return 0
+
+
+def _golden(args: argparse.Namespace, command: str) -> int:
+    from lstm_apps.onnx.golden import rewrite_golden
+
+    folder = rewrite_golden(args.bundle, args.inputs)
+    size = sum(p.stat().st_size for p in folder.iterdir())
+    print(f"wrote {folder} ({len(list(folder.iterdir()))} files, {size / 1e3:.0f} kB)")
     return 0
 
 

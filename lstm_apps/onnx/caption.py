@@ -33,6 +33,7 @@ from lstm_apps.nn.caption import CaptionModel, generate
 from lstm_apps.onnx.caption_card import CaptionExportReport, model_card
 from lstm_apps.onnx.card import bundle_sizes, check_budget
 from lstm_apps.onnx.export import add_metadata, export_onnx
+from lstm_apps.onnx.golden import write_caption_golden
 from lstm_apps.runtime.caption import Captioner
 from lstm_apps.runtime.caption_bundle import FORMAT_VERSION, CaptionBundle
 from lstm_apps.runtime.errors import ParityError
@@ -287,7 +288,8 @@ def export_caption(
         onnx.save(greedy, str(tmp / "greedy.onnx"))
         report = check_caption_parity(model, vocab, tmp, images)
         vocab.save(tmp / "vocab.json")
-        write_config(tmp, meta)  # now for the size table; again at the end with every digest
+        write_config(tmp, meta)  # for the golden writer's loader; again with every digest
+        write_caption_golden(tmp, images[0], images[min(1, len(images) - 1)])
         extra = {"vocab": list(vocab.itos)}  # for explain / fine-tuning
         save_checkpoint(tmp / "checkpoint", model, kind="caption", extra=extra)
         report = CaptionExportReport(

@@ -24,6 +24,7 @@ import numpy as np
 import onnx
 import torch
 
+from lstm_apps.data.speech_commands import commands_of
 from lstm_apps.nn.speech import SpeechClassifierNet, SpeechStream
 from lstm_apps.onnx.card import (
     bundle_sizes,
@@ -34,8 +35,9 @@ from lstm_apps.onnx.card import (
     size_lines,
 )
 from lstm_apps.onnx.export import add_metadata, export_onnx
+from lstm_apps.onnx.golden import write_speech_golden
 from lstm_apps.onnx.speech_card import results_lines
-from lstm_apps.runtime.detect import DetectorConfig
+from lstm_apps.runtime.detect import DetectorConfig, softmax
 from lstm_apps.runtime.errors import ParityError
 from lstm_apps.runtime.files import atomic_dir
 from lstm_apps.runtime.manifest import write_config
@@ -229,9 +231,6 @@ def export_speech(
         ref = np.concatenate(
             [offline.run({"waveform": x[i : i + 64]})["logits"] for i in range(0, len(x), 64)]
         )
-        q = np.concatenate(
-            [int8.run({"waveform": x[i : i + 64]})["logits"] for i in range(0, len(x), 64)]
-        )
         stream_diff = 0.0
         for chunk in stream_chunks:
             for i in range(min(len(x), 8)):
@@ -241,6 +240,8 @@ def export_speech(
             raise ParityError(
                 f"stream.onnx run in chunks differs from model.onnx by {stream_diff:.2e}"
             )
+        # one clip per call, as the runtime runs int8: its scales then depend on the clip only
+        q = np.concatenate([int8.run({"waveform": x[i : i + 1]})["logits"] for i in range(len(x))])
         agreement = float((q.argmax(1) == ref.argmax(1)).mean())
         if agreement < min_int8_agreement:
             raise ParityError(
@@ -249,7 +250,19 @@ def export_speech(
             )
         (tmp / "labels.json").write_text(json.dumps(list(net.config.labels), indent=2) + "\n")
         save_checkpoint(tmp / "checkpoint", net, kind="speech")  # for explain / fine-tuning
-        write_config(tmp, meta)  # now for the size table; again at the end with every digest
+        write_config(tmp, meta)  # for the golden writer's loader; again with every digest
+        # the golden stream: the three most confident clips of different commands
+        p, commands, said = softmax(ref), commands_of(net.config.labels), []
+        for i in np.argsort(-p.max(1), kind="stable"):
+            label = net.config.labels[int(p[i].argmax())]
+            if label in commands and label not in {net.config.labels[int(p[j].argmax())]
+                                                    for j in said}:  # fmt: skip
+                said.append(int(i))
+            if len(said) == 3:
+                break
+        said = said or [0]
+        gap = np.zeros(int(0.5 * fe.sample_rate), np.float32)
+        write_speech_golden(tmp, x[said[0]], np.concatenate([y for i in said for y in (x[i], gap)]))
         report = SpeechExportReport(offline_diff, stream_diff, agreement, len(x), bundle_sizes(tmp))
         check_budget(report.sizes, max_bytes, out_dir)
         card = model_card(net, report, metrics or {}, tmp, command, evaluations)
