@@ -111,3 +111,20 @@ def test_caption_bundle_reaches_its_card_accuracy_on_fresh_scenes(tmp_path: Path
     assert accuracy >= _floor(promised, len(items)), (
         f"{accuracy:.2%} on {len(items)} fresh scenes, card {promised:.2%}"
     )
+
+
+def test_caption_int8_pair_keeps_its_card_accuracy_on_fresh_scenes(tmp_path: Path) -> None:
+    from lstm_apps.data.captions import load_karpathy
+    from lstm_apps.data.shapes import content_correct_from_reference, generate_shapes
+    from lstm_apps.runtime.caption import Captioner
+
+    section = _card("caption").split("## int8 graphs")[1]
+    fp32_card, int8_card = re.search(r"\| beam 3 \| ([\d.]+)% \| ([\d.]+)% \|", section).groups()
+    assert float(fp32_card) - float(int8_card) <= 0.5  # the exporter's rule
+    report = generate_shapes(tmp_path / "shapes", count=300, seed=12, progress=False)
+    items = load_karpathy(report.json_path, image_root=report.out_dir).items
+    cap = Captioner.from_dir(default_bundle("caption"), int8=True, intra_op_threads=1)
+    captions = cap.caption([it.image_path for it in items], beam_size=3)
+    accuracy = float(np.mean([content_correct_from_reference(c.tokens, it.captions[0])
+                              for c, it in zip(captions, items, strict=True)]))  # fmt: skip
+    assert accuracy >= _floor(float(int8_card) / 100, len(items)), accuracy

@@ -233,3 +233,35 @@ def test_interrupted_caption_training_resumes_to_the_same_weights(
     assert all(torch.equal(a[k], b[k]) for k in a)
     hist = [json.loads(x) for x in (tmp_path / "cut" / "history.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in hist] == [1, 2, 3]
+
+
+def test_int8_graphs_are_added_only_when_they_keep_the_accuracy(
+    bundle: Path, data: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from lstm_apps.onnx.caption_int8 import INT8_FILES, add_int8_captions
+    from lstm_apps.runtime.errors import ModelFileError, ParityError
+
+    copy = tmp_path / "caption"
+    shutil.copytree(bundle, copy)
+    with pytest.raises(ModelFileError, match=r"no int8 graphs.*quantize caption"):
+        Captioner.from_dir(copy, int8=True)
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    with pytest.raises(ParityError, match="nothing written"):  # any drop is too much here
+        add_int8_captions(copy, data, limit=8, max_drop=-1.0)
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
+    r = add_int8_captions(copy, data, limit=8, max_drop=1.0, command="pytest")
+    assert r["n"] == 8 and set(r["fp32"]) == set(r["int8"]) == {1, 3}
+    cap = Captioner.from_dir(copy, int8=True)  # verified: config.json lists the new files
+    assert cap.quantized and not Captioner.from_dir(copy).quantized
+    assert all(f in read_config_files(copy) for f in INT8_FILES.values())
+    assert "## int8 graphs" in (copy / "MODEL_CARD.md").read_text()
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(
+        (data / "images").glob("*.png"))[:3]]  # fmt: skip
+    alone = [cap.caption(im)[0].text for im in images]
+    assert [c.text for c in cap.caption(images)] == alone  # one image per call: independent
+
+
+def read_config_files(folder: Path) -> dict[str, str]:
+    return json.loads((folder / "config.json").read_text())["files"]

@@ -172,7 +172,9 @@ def _applies(files: str, bundle: str, file: str) -> bool:
         return files.startswith("all") or bundle in files or "config.json" in files
     if files == "all but greedy.onnx":
         return file != "greedy.onnx"
-    return files == "all" or bundle in files or (file == "model.int8.onnx" and "int8" in files)
+    if file.endswith(".int8.onnx"):  # a row naming int8 graphs names each ("model.int8")
+        return files == "all" or bundle in files or file.removesuffix(".onnx") in files
+    return files == "all" or bundle in files
 
 
 def _nested_keys(value: object) -> set[str]:

@@ -29,6 +29,20 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--parity-images", type=int, default=100, help="test images for parity")
     s.add_argument("--max-mb", type=float, default=None, help=MAX_MB_HELP)
     s.set_defaults(func=_caption)
+    quantize = sub.add_parser(
+        "quantize", help="add int8 graphs to a bundle, if they keep its accuracy"
+    )
+    qsub = quantize.add_subparsers(dest="what", required=True, metavar="KIND")
+    s = qsub.add_parser(
+        "caption",
+        help="encoder.int8.onnx + decoder.int8.onnx: written only if content accuracy at "
+        "beam 3 on the test split is at most 0.5 points below fp32",
+    )
+    s.add_argument("bundle", help="a caption bundle folder (updated atomically)")
+    s.add_argument("--data", required=True, help="the data folder (Karpathy split JSON)")
+    s.add_argument("--split", default="test", help="split to check on")
+    s.add_argument("--limit", type=int, default=None, help="only its first N images")
+    s.set_defaults(func=_quantize)
 
 
 def _speech(args: argparse.Namespace, command: str) -> int:
@@ -58,6 +72,19 @@ def _caption(args: argparse.Namespace, command: str) -> int:
         f"greedy tokens agree (torch, encoder+decoder, greedy.onnx): {r.images_checked} images",
         f"decoder.onnx vs torch logprobs  max |diff| {r.max_logprob_diff:.2e}",
     ])  # fmt: skip
+
+
+def _quantize(args: argparse.Namespace, command: str) -> int:
+    from lstm_apps.onnx.caption_int8 import add_int8_captions
+
+    r = add_int8_captions(args.bundle, args.data, split=args.split, limit=args.limit,
+                          command=command)  # fmt: skip
+    print(
+        f"{args.bundle}: encoder.int8.onnx, decoder.int8.onnx added; content accuracy on "
+        f"{r['n']} {r['split']} images, beam 3: fp32 {r['fp32'][3]:.2%}, int8 "
+        f"{r['int8'][3]:.2%} (beam 1: {r['fp32'][1]:.2%}, {r['int8'][1]:.2%})"
+    )
+    return 0
 
 
 def _done(checkpoint: Path, out: Path, sizes: dict[str, int], checks: list[str]) -> int:

@@ -103,12 +103,17 @@ class Captioner:
         self.itos: tuple[str, ...] = vocab.itos
         self.max_len = self.spec.max_len
         self._hidden = {vocab.pad_id, vocab.start_id, vocab.end_id}
+        # A dynamically quantised graph picks its int8 scales from the whole call: one image
+        # (with its beams) per call keeps each caption independent of the other images.
+        self.quantized = "quantization" in self.decoder.metadata
 
     @classmethod
     def from_dir(
-        cls, path: str | os.PathLike[str], *, verify: bool = True, **session: Any
-    ) -> Captioner:
-        """Load a bundle folder holding encoder.onnx and decoder.onnx.
+        cls, path: str | os.PathLike[str], *, int8: bool = False, verify: bool = True,
+        **session: Any,
+    ) -> Captioner:  # fmt: skip
+        """Load a bundle folder holding encoder.onnx and decoder.onnx; int8 picks
+        encoder.int8.onnx and decoder.int8.onnx (`lstm-apps quantize caption`).
 
         config.json, vocab.json and the graphs' metadata must agree; verify also checks
         every file against the sha256 config.json lists (a few ms per MB)."""
@@ -118,8 +123,16 @@ class Captioner:
         config = read_config(path)
         if verify:
             verify_files(path, config)
-        require_listed(path, config, ["encoder.onnx", "decoder.onnx"])
-        cap = cls(path / "encoder.onnx", path / "decoder.onnx", **session)
+        names = (
+            ["encoder.int8.onnx", "decoder.int8.onnx"] if int8 else ["encoder.onnx", "decoder.onnx"]
+        )
+        if int8 and not all((path / n).is_file() for n in names):
+            raise ModelFileError(
+                f"{path} has no int8 graphs ({', '.join(names)}); add them with "
+                f"`lstm-apps quantize caption {path} --data DATA`"
+            )
+        require_listed(path, config, names)
+        cap = cls(path / names[0], path / names[1], **session)
         check_agrees(path, config, cap.decoder.metadata)
         check_json_file(path, "vocab.json", cap.spec.vocab.to_json())
         return cap
@@ -220,7 +233,9 @@ class Captioner:
         )  # fmt: skip
         grid = self.spec.grid
         out = []
-        for hyp in search(self.step, self.encode(rgb), opts):
+        groups = [[img] for img in rgb] if self.quantized else [rgb]
+        hyps = [h for group in groups for h in search(self.step, self.encode(group), opts)]
+        for hyp in hyps:
             keep = [t not in self._hidden for t in hyp.tokens]  # words and their attention
             words = [self.itos[t] for t, k in zip(hyp.tokens, keep, strict=True) if k]
             att = hyp.alphas[np.array(keep, bool)].reshape(len(words), grid, grid)
