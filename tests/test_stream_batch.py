@@ -48,7 +48,8 @@ def _pieces(n: int, rate: int, rng: np.random.Generator) -> list[tuple[int, int]
     return cuts
 
 
-def test_every_stream_equals_its_solo_stream(clf: SpeechClassifier) -> None:
+@pytest.mark.parametrize("max_batch", [32, 3])  # 3: a step splits the streams into calls
+def test_every_stream_equals_its_solo_stream(clf: SpeechClassifier, max_batch: int) -> None:
     rng = np.random.default_rng(1)
     voices = _voices()
     loose = DetectorConfig(frame_seconds=0.02, threshold=0.5)
@@ -65,7 +66,7 @@ def test_every_stream_equals_its_solo_stream(clf: SpeechClassifier) -> None:
         found = [d for a, b in p["pieces"] for d in s.accept(p["x"][a:b], p["rate"])]
         solo.append(found + s.flush())
 
-    batch = clf.stream_batch()
+    batch = clf.stream_batch(max_batch=max_batch)
     got: dict[int, list] = {k: [] for k in range(len(plan))}
     left = {k: list(p["pieces"]) for k, p in enumerate(plan)}
     tick, calls = 0, 0
@@ -144,6 +145,8 @@ def test_bad_calls_name_the_stream(clf: SpeechClassifier) -> None:
     assert batch.seconds(a) + batch.queued(a) == pytest.approx(before, abs=1e-3)
     with pytest.raises(InputError, match="config"):
         batch.open("x", config={"threshold": 0.5})  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="max_batch"):
+        clf.stream_batch(max_batch=0)
 
 
 def test_push_many_is_push_trusted_per_stream() -> None:

@@ -355,7 +355,8 @@ def push_many(
         raise InputShapeError(f"push_many: {len(detectors)} detectors, {probs.shape[0]} rows")
     first = detectors[0] if detectors else None
     if first is None or any(
-        d.config != first.config or d.labels != first.labels for d in detectors
+        (d.config is not first.config and d.config != first.config) or d.labels != first.labels
+        for d in detectors
     ):
         return [d.push_trusted(p) for d, p in zip(detectors, probs, strict=True)]
     n = probs.shape[1]

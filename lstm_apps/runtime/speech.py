@@ -44,7 +44,7 @@ from lstm_apps.runtime.manifest import (
 from lstm_apps.runtime.session import OnnxModel, default_bundle
 from lstm_apps.runtime.speech_bundle import SpeechBundle
 from lstm_apps.runtime.speech_stream import CommandStream, StreamModel
-from lstm_apps.runtime.stream_batch import StreamBatch
+from lstm_apps.runtime.stream_batch import MAX_BATCH, StreamBatch
 
 __all__ = [
     "AudioSource", "CommandStream", "Prediction", "SpeechClassifier", "StreamBatch",
@@ -207,13 +207,16 @@ class SpeechClassifier:
             raise ModelFileError(f"{self.model.path.parent} has no stream.onnx")
         return CommandStream(self.stream_model, self.labels, config or self.detector_config())
 
-    def stream_batch(self, config: DetectorConfig | None = None) -> StreamBatch:
+    def stream_batch(
+        self, config: DetectorConfig | None = None, *, max_batch: int = MAX_BATCH
+    ) -> StreamBatch:
         """Many streams on this one session, advanced together by `StreamBatch.step` (a
         server's microphones); `config` is every stream's default detector (the bundle's if
-        None; `open(config=...)` sets one stream's)."""
+        None; `open(config=...)` sets one stream's); max_batch: streams per model call."""
         if self.stream_model is None:
             raise ModelFileError(f"{self.model.path.parent} has no stream.onnx")
-        return StreamBatch(self.stream_model, self.labels, config or self.detector_config())
+        cfg = config or self.detector_config()
+        return StreamBatch(self.stream_model, self.labels, cfg, max_batch=max_batch)
 
 
 def _as_list(inputs: AudioSource | Sequence[AudioSource]) -> list[AudioSource]:
