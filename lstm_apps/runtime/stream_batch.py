@@ -12,7 +12,7 @@
 Each stream keeps what a `CommandStream` keeps: LSTM state, the frontend's context, its
 resampler, its pending samples and its detector. `accept` only checks, resamples and
 queues audio; `step` runs every queued piece, one stream.onnx call for all the streams
-whose next piece has the same length, up to `max_batch` (32) streams a call.
+whose next piece has the same length, up to `max_batch` (64) streams a call.
 A stream with no new audio does not advance. Streams join (`open`) and leave (`close`)
 between steps.
 
@@ -46,11 +46,12 @@ from lstm_apps.runtime.speech_stream import CELL_LIMIT, AudioFeed, StreamModel, 
 
 __all__ = ["MAX_BATCH", "StreamBatch"]
 
-# Streams per stream.onnx call. Per stream, one call of 32 costs 41 us a 100 ms tick, of
-# 512 63 us and of 2048 82 us (one thread, medians of 9 interleaved runs): past a few
-# dozen rows the frontend's intermediate tensors leave the cache. So a step runs the
-# streams 32 at a time (lstm-apps bench: streams per core).
-MAX_BATCH = 32
+# Streams per stream.onnx call (benchmarks/stream_batch.py, one thread). onnxruntime alone
+# costs 41-45 us per stream and 100 ms tick at 32-64 rows, 63 us at 512 and 82 us at 2048:
+# past a few dozen rows the frontend's intermediate tensors leave the cache. The whole step
+# (fewer calls, less Python per stream) was fastest at 64 in two runs: 512 streams kept
+# 1278 in real time (1229 at 32, 1091 in one call of 512).
+MAX_BATCH = 64
 
 
 @dataclass
