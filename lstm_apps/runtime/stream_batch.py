@@ -2,9 +2,9 @@
 
     batch = SpeechClassifier.from_dir("export/speech").stream_batch()
     a = batch.open()                        # a stream: its own state, rate and detector
-    b = batch.open(sample_rate=8000)
+    b = batch.open("mic-2")                 # or a key of your own
     batch.accept(a, chunk_a)                # audio as it arrives, any sizes, any order
-    batch.accept(b, chunk_b)
+    batch.accept(b, chunk_b, sample_rate=8000)    # each stream keeps its first rate
     for stream, detections in batch.step().items():   # one batched call for all of them
         ...
     batch.close(a)                          # end of a's stream: its last detections
@@ -27,7 +27,7 @@ in principle then peak one frame apart; the tests have not seen it.
 
 States live in slabs (layers, capacity, hidden), one slot per stream, gathered and
 scattered by index, so a step's cost is the model call plus a few array operations and a
-short loop over the streams (BENCHMARKS.md: streams per core in real time).
+short loop over the streams (benchmarks/notes.md: streams per core in real time).
 """
 
 from __future__ import annotations
