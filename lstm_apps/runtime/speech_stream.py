@@ -90,7 +90,7 @@ def _plain(chunk: npt.NDArray[Any], rate: int) -> npt.NDArray[np.float32] | None
     """A copy of a float32 (samples,) chunk already in [-1, 1] and within the length limit,
     which `load_audio` would return unchanged; None for anything else (NaN and inf fail the
     comparisons), which goes through `load_audio`. A live stream's usual chunk costs two
-    passes and a copy instead of its general checks (BENCHMARKS.md: streams per core)."""
+    passes and a copy instead of its general checks (benchmarks/notes.md: streams per core)."""
     if chunk.dtype != np.float32 or chunk.ndim != 1 or len(chunk) > MAX_AUDIO_SECONDS * rate:
         return None
     if not (chunk.min() >= -1.0 and chunk.max() <= 1.0):
