@@ -88,8 +88,7 @@ def _speak(markup: bytes, voice: str) -> bytes:
     lib, lang = _library(), files("py_nanotts") / "lang"
     arena = ctypes.create_string_buffer(_ARENA)  # zeroed
     system, ta, sg, engine = (ctypes.c_void_p() for _ in range(4))
-    name, ta_name, sg_name = b"lstm-apps", ctypes.create_string_buffer(256), None
-    sg_name = ctypes.create_string_buffer(256)
+    name, ta_name, sg_name = b"lstm-apps", *(ctypes.create_string_buffer(256) for _ in range(2))
 
     def check(status: int, what: str) -> None:
         if status != _OK:

@@ -29,7 +29,7 @@ from PIL import Image
 
 from lstm_apps.runtime.audio import fit_length, load_audio
 from lstm_apps.runtime.detect import softmax
-from lstm_apps.runtime.errors import InputError
+from lstm_apps.runtime.errors import InputError, ModelFileError
 from lstm_apps.runtime.files import atomic_dir
 from lstm_apps.runtime.image import load_image
 from lstm_apps.runtime.manifest import read_config, write_config
@@ -102,7 +102,8 @@ def write_speech_golden(folder: Path, clip: npt.NDArray[np.float32],
     audio = load_audio(w.folder / "stream.wav", target_rate=rate)
     audio = np.concatenate([audio, np.zeros((-len(audio)) % STREAM_CHUNK, np.float32)])
     w.tensor("stream_waveform", audio, "stream.wav / 32768, zero-padded to 1600 samples", EXACT)
-    assert clf.stream_model is not None
+    if clf.stream_model is None:
+        raise ModelFileError(f"{folder} has no stream.onnx: a speech bundle's golden needs it")
     state, frames = clf.stream_model.initial_state(), []
     for i in range(0, len(audio), STREAM_CHUNK):
         z, state = clf.stream_model.run(audio[None, i : i + STREAM_CHUNK], state)
