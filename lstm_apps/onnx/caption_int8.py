@@ -15,16 +15,15 @@ then depends on its image only.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
 
+from lstm_apps.onnx.card import updated_bundle
 from lstm_apps.onnx.export import add_metadata
 from lstm_apps.runtime.errors import ParityError
-from lstm_apps.runtime.files import atomic_dir
 from lstm_apps.runtime.manifest import read_config, write_config
 from lstm_apps.runtime.session import read_metadata
 
@@ -74,14 +73,11 @@ def add_int8_captions(
     from lstm_apps.train.caption_data import load_caption_split
 
     bundle = Path(bundle)
-    config = read_config(bundle)
-    meta = {k: v for k, v in config.items() if k != "files"}
+    meta = {k: v for k, v in read_config(bundle).items() if k != "files"}
     fp32 = Captioner.from_dir(bundle, intra_op_threads=1)
     test = load_caption_split(Path(data), split, limit, size=fp32.spec.image_size)
     refs = [caps[0] for caps in test.captions]
-    with atomic_dir(bundle, replaces="config.json") as tmp:
-        ignore = shutil.ignore_patterns(*INT8_FILES.values())
-        shutil.copytree(bundle, tmp, dirs_exist_ok=True, ignore=ignore)
+    with updated_bundle(bundle, drop=tuple(INT8_FILES.values())) as tmp:
         quantize_caption_graphs(tmp)
         write_config(tmp, meta)  # lists the new graphs; again after the card
         int8 = Captioner.from_dir(tmp, int8=True, verify=False, intra_op_threads=1)
@@ -108,5 +104,4 @@ def add_int8_captions(
             f"decoder.int8.onnx {sizes['decoder.int8.onnx']:.2f} MB. Load with "
             "`Captioner.from_dir(path, int8=True)`.", "",
         ]))  # fmt: skip
-        write_config(tmp, meta)
     return result

@@ -3,13 +3,18 @@ the I/O of each ONNX file (read from the files themselves) and the file sizes.""
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import onnx
 
 from lstm_apps.runtime.errors import LstmAppsError
+from lstm_apps.runtime.files import atomic_dir
+from lstm_apps.runtime.manifest import read_config, write_config
 
 _DTYPES = {
     onnx.TensorProto.FLOAT: "float32",
@@ -130,3 +135,15 @@ def size_lines(sizes: dict[str, int]) -> list[str]:
         f"- total: {total / 1e6:.2f} MB",
         "",
     ]
+
+
+@contextlib.contextmanager
+def updated_bundle(bundle: Path, *, drop: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Change an existing bundle atomically: yields a copy of it (without the names in
+    `drop`, e.g. files about to be rewritten) and, on success, re-seals config.json's
+    digests and swaps the copy in. An exception leaves the bundle as it was."""
+    meta = {k: v for k, v in read_config(bundle).items() if k != "files"}
+    with atomic_dir(bundle, replaces="config.json") as tmp:
+        shutil.copytree(bundle, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*drop))
+        yield tmp
+        write_config(tmp, meta)

@@ -27,13 +27,12 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from lstm_apps.onnx.card import updated_bundle
 from lstm_apps.runtime.audio import fit_length, load_audio
 from lstm_apps.runtime.detect import softmax
 from lstm_apps.runtime.errors import InputError, ModelFileError
-from lstm_apps.runtime.files import atomic_dir
 from lstm_apps.runtime.image import load_image
-from lstm_apps.runtime.manifest import read_config, write_config
-from lstm_apps.runtime.speech_stream import CELL_LIMIT
+from lstm_apps.runtime.manifest import read_config
 
 __all__ = ["GOLDEN", "rewrite_golden", "write_caption_golden", "write_speech_golden"]
 
@@ -106,8 +105,7 @@ def write_speech_golden(folder: Path, clip: npt.NDArray[np.float32],
         raise ModelFileError(f"{folder} has no stream.onnx: a speech bundle's golden needs it")
     state, frames = clf.stream_model.initial_state(), []
     for i in range(0, len(audio), STREAM_CHUNK):
-        z, state = clf.stream_model.run(audio[None, i : i + STREAM_CHUNK], state)
-        np.clip(state.c, -CELL_LIMIT, CELL_LIMIT, out=state.c)
+        z, state = clf.stream_model.advance(audio[None, i : i + STREAM_CHUNK], state, check=True)
         frames.append(z[0])
     stream_logits = np.concatenate(frames)
     what = "stream.onnx from the zero state, 1600-sample chunks, c clipped to +-100 after each"
@@ -178,9 +176,7 @@ def rewrite_golden(bundle: str | Path, inputs: Sequence[str | Path]) -> Path:
     if not paths or (kind == "caption" and len(paths) != 2):
         want = "two images (PNG, JPEG)" if kind == "caption" else "one or more audio files"
         raise InputError(f"lstm-apps golden {bundle}: give {want}, got {len(paths)}")
-    meta = {k: v for k, v in config.items() if k != "files"}
-    with atomic_dir(bundle, replaces="config.json") as tmp:
-        shutil.copytree(bundle, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(GOLDEN))
+    with updated_bundle(bundle, drop=(GOLDEN,)) as tmp:
         if kind == "caption":
             write_caption_golden(tmp, paths[0], paths[1])
         else:
@@ -189,5 +185,4 @@ def rewrite_golden(bundle: str | Path, inputs: Sequence[str | Path]) -> Path:
             gap = np.zeros(int(0.3 * rate), np.float32)
             stream = np.concatenate([x for c in clips for x in (c, gap)])
             write_speech_golden(tmp, fit_length(clips[0], rate), stream)
-        write_config(tmp, meta)
     return bundle / GOLDEN

@@ -75,6 +75,15 @@ class StreamModel:
         )
         return o["logits"], StreamState(o["h_out"], o["c_out"], o["context_out"])
 
+    def advance(
+        self, chunk: npt.NDArray[np.float32], state: StreamState, *, check: bool = False
+    ) -> tuple[npt.NDArray[np.float32], StreamState]:
+        """`run`, then the cell clip a live stream applies after every call (CELL_LIMIT):
+        the step CommandStream, StreamBatch and the golden vectors all take."""
+        z, new = self.run(chunk, state, check=check)
+        np.clip(new.c, -CELL_LIMIT, CELL_LIMIT, out=new.c)
+        return z, new
+
     def logits(self, audio: npt.NDArray[np.float32], chunk: int) -> npt.NDArray[np.float32]:
         """audio (samples,), a whole number of hops, run in `chunk`-sample pieces from the
         zero state -> per-frame logits (frames, classes)."""
@@ -222,7 +231,5 @@ class CommandStream:
         # Every feed was checked on the way in (load_audio) or came out of the model, so
         # this call, the softmax and the detector skip their input checks: together they
         # cost about 25 us a chunk, 15% of the whole at 100 ms chunks (BENCHMARKS.md).
-        z, state = self._model.run(x[None], self._state, check=False)
-        np.clip(state.c, -CELL_LIMIT, CELL_LIMIT, out=state.c)
-        self._state = state  # only once the chunk has run
+        z, self._state = self._model.advance(x[None], self._state)  # only once it has run
         return self.detector.push_trusted(softmax_trusted(z[0]))  # finite: the audio was

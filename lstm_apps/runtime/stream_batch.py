@@ -42,7 +42,7 @@ import numpy.typing as npt
 
 from lstm_apps.runtime.detect import Detection, Detector, DetectorConfig, push_many, softmax_trusted
 from lstm_apps.runtime.errors import InputError
-from lstm_apps.runtime.speech_stream import CELL_LIMIT, AudioFeed, StreamModel, StreamState
+from lstm_apps.runtime.speech_stream import AudioFeed, StreamModel, StreamState
 
 __all__ = ["MAX_BATCH", "StreamBatch"]
 
@@ -199,8 +199,7 @@ class StreamBatch:
         slots = np.array([s.slot for s in streams])
         chunk = np.stack([s.queue[0] for s in streams])
         state = StreamState(self._h[:, slots], self._c[:, slots], self._ctx[slots])
-        z, new = self._model.run(chunk, state, check=False)  # checked by AudioFeed
-        np.clip(new.c, -CELL_LIMIT, CELL_LIMIT, out=new.c)
+        z, new = self._model.advance(chunk, state)  # checked by AudioFeed
         self._h[:, slots], self._c[:, slots], self._ctx[slots] = new.h, new.c, new.context
         for s in streams:  # only once the call has run
             s.queue.popleft()
