@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from lstm_apps.cli.common import names, per_split
+from lstm_apps.runtime.errors import ConfigError
 
 
 def add_parser(sub: Any) -> None:
@@ -63,6 +64,18 @@ def add_parser(sub: Any) -> None:
     s.add_argument("out", help="output folder (must not exist or be empty)")
     s.add_argument("--count", type=int, default=20000, help="number of images (the shipped set)")
     s.add_argument("--seed", type=int, default=0, help="same seed, same result")
+    s.add_argument(
+        "--style", default="spec", choices=["spec", "holdout"],
+        help="spec: the training data, the whole spread the spec allows (default); holdout: "
+        "a variation training never sees (radial and striped backgrounds, blurred edges, half "
+        "JPEG), to check a model off its own renderer",
+    )  # fmt: skip
+    s.add_argument(
+        "--splits",
+        default="0.8,0.1,0.1",
+        metavar="TRAIN,VAL,TEST",
+        help="fractions of the images in each split, in order (e.g. 0,0,1: test only)",
+    )
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_shapes)
 
@@ -111,9 +124,16 @@ def _flite(args: argparse.Namespace, command: str) -> int:
 def _shapes(args: argparse.Namespace, command: str) -> int:
     from lstm_apps.data.shapes import generate_shapes
 
+    try:
+        splits = tuple(float(v) for v in args.splits.split(","))
+    except ValueError as e:
+        raise ConfigError(
+            f"--splits must be three comma-separated numbers, got {args.splits!r}"
+        ) from e
     r = generate_shapes(
-        args.out, count=args.count, seed=args.seed, progress=not args.quiet, command=command
-    )
+        args.out, count=args.count, seed=args.seed, style=args.style, splits=splits,
+        progress=not args.quiet, command=command,
+    )  # fmt: skip
     print(
         f"wrote {r.count} images ({per_split(r.split_counts)}), {r.n_bytes / 1e6:.0f} MB, "
         f"in {r.seconds:.0f}s ({r.images_per_second:.0f} images/s) -> {r.json_path}"

@@ -34,6 +34,7 @@ from lstm_apps.data.shapes_scene import (
     MARGIN,
     PALETTE,
     SIZE_RANGES,
+    STYLES,
     Scene,
     ShapeObject,
     object_coverage,
@@ -71,6 +72,7 @@ __all__ = [
     "SHAPE_NAMES",
     "SIZE_NAMES",
     "SIZE_RANGES",
+    "STYLES",
     "ObjectDesc",
     "OutputExistsError",
     "ParsedCaption",
@@ -115,18 +117,25 @@ class ShapesReport:
         return self.count / self.seconds if self.seconds > 0 else float("inf")
 
 
-def _make_image(task: tuple[int, int, str, str]) -> list[str]:
-    """Draw image `index` into `folder`; returns its references. Runs in worker processes."""
-    seed, index, folder, fmt = task
+HOLDOUT_JPEG = (0.5, 50, 90)  # the holdout style: share saved as JPEG, its quality range
+
+
+def _make_image(task: tuple[int, int, str, str, str]) -> tuple[str, list[str]]:
+    """Draw image `index` into `folder`; returns its file name and references. Runs in
+    worker processes."""
+    seed, index, folder, fmt, style = task
     rng = np.random.default_rng([seed, index])
     scene = sample_scene(rng)
-    image = render_scene(scene, rng)
-    path = Path(folder) / _filename(index, fmt)
+    image = render_scene(scene, rng, style)
+    quality = 95
+    if style == "holdout" and rng.random() < HOLDOUT_JPEG[0]:
+        fmt, quality = "jpg", int(rng.integers(HOLDOUT_JPEG[1], HOLDOUT_JPEG[2] + 1))
+    name = _filename(index, fmt)
     if fmt == "png":
-        image.save(path, format="PNG", compress_level=1)  # 2x faster than 6, 10% larger
+        image.save(Path(folder) / name, format="PNG", compress_level=1)  # 2x faster than 6
     else:
-        image.save(path, format="JPEG", quality=95)
-    return references(scene, rng)
+        image.save(Path(folder) / name, format="JPEG", quality=quality)
+    return name, references(scene, rng)
 
 
 def _filename(index: int, fmt: str) -> str:
@@ -154,6 +163,7 @@ def generate_shapes(
     seed: int = 0,
     progress: bool = True,
     image_format: str = "png",
+    style: str = "spec",
     workers: int | None = None,
     command: str | None = None,
 ) -> ShapesReport:
@@ -163,15 +173,19 @@ def generate_shapes(
     the canonical caption first; `filepath` is "images"). Splits are contiguous: the
     first 80% train, then val, then test. Everything is written to a temporary sibling
     folder and renamed into place, so `out_dir` is either complete or absent; an existing
-    non-empty `out_dir` raises `OutputExistsError`. `workers`: processes (default: up to 2
-    for large counts); the output does not depend on it. `command`: the command line that
-    asked for this, recorded in generator.json.
+    non-empty `out_dir` raises `OutputExistsError`. `style`: "spec" (the training data) or
+    "holdout" (a variation of the spec never trained on; half of its images are JPEG
+    whatever `image_format` says); see `lstm_apps.data.shapes_scene`. `workers`:
+    processes (default: up to 2 for large counts); the output does not depend on it.
+    `command`: the command line that asked for this, recorded in generator.json.
     """
     if count < 1:
         raise ConfigError(f"count must be >= 1, got {count}")
     fmt = {"png": "png", "jpg": "jpg", "jpeg": "jpg"}.get(image_format.lower())
     if fmt is None:
         raise ConfigError(f"image_format must be 'png' or 'jpg', got {image_format!r}")
+    if style not in STYLES:
+        raise ConfigError(f"style must be one of {STYLES}, got {style!r}")
     split_of = _split_names(count, splits)
     out = Path(out_dir)
     _check_out_dir(out)
@@ -183,23 +197,23 @@ def generate_shapes(
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
         (tmp / "images").mkdir()
-        tasks = [(seed, i, str(tmp / "images"), fmt) for i in range(count)]
-        all_refs: list[list[str]] = []
+        tasks = [(seed, i, str(tmp / "images"), fmt, style) for i in range(count)]
+        made: list[tuple[str, list[str]]] = []
         if workers > 1:
             # The pool starts before the bar: forking after tqdm's monitor thread is unsafe.
             with get_context().Pool(workers) as pool:
                 bar = _progress(count, progress)
-                for refs in pool.imap(_make_image, tasks, chunksize=16):
-                    all_refs.append(refs)
+                for item in pool.imap(_make_image, tasks, chunksize=16):
+                    made.append(item)
                     bar.update(1)
         else:
             bar = _progress(count, progress)
             for task in tasks:
-                all_refs.append(_make_image(task))
+                made.append(_make_image(task))
                 bar.update(1)
         bar.close()
         images = []
-        for i, refs in enumerate(all_refs):
+        for i, (name, refs) in enumerate(made):
             sentences = [
                 {"raw": r, "tokens": tokenize(r), "imgid": i, "sentid": i * len(refs) + k}
                 for k, r in enumerate(refs)
@@ -207,7 +221,7 @@ def generate_shapes(
             images.append(
                 {
                     "filepath": "images",
-                    "filename": _filename(i, fmt),
+                    "filename": name,
                     "imgid": i,
                     "split": split_of[i],
                     "sentids": [s["sentid"] for s in sentences],
@@ -219,7 +233,7 @@ def generate_shapes(
         generator = {
             "generator": "lstm_apps.data.shapes.generate_shapes",
             "settings": {"count": count, "splits": list(splits), "seed": seed,
-                         "image_format": fmt},
+                         "image_format": fmt, "style": style},
             **({"command": command} if command else {}),
         }  # fmt: skip
         (tmp / GENERATOR_JSON).write_text(json.dumps(generator, indent=2) + "\n")
@@ -232,7 +246,7 @@ def generate_shapes(
             bar.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    words = sorted({w for refs in all_refs for r in refs for w in tokenize(r)})
+    words = sorted({w for _, refs in made for r in refs for w in tokenize(r)})
     return ShapesReport(
         out_dir=out,
         json_path=out / "dataset_shapes.json",

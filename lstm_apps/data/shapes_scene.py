@@ -3,8 +3,18 @@
 Follows DESIGN.md "Captions": RGB 128x128, 1 or 2 objects (circle/square/triangle/star,
 small 14-24 px or large 34-50 px across, 7 colours jittered by up to 20 per channel),
 never overlapping, in one clear relation (horizontal when |dx| >= 2|dy|, vertical when
-|dy| >= 2|dx|, y down), inside a 4 px margin, on a dark flat or gradient background with
-pixel noise. Shapes are drawn at 4x and box-filtered down (antialiasing). numpy + PIL only.
+|dy| >= 2|dx|, y down), inside a 4 px margin, on a dark background (channels 0-100) with
+pixel noise. numpy + PIL only.
+
+Two styles draw the same scenes (the same draws from the scene's rng):
+- "spec", the training data: the whole spread the spec allows. Background colours are
+  near grey (30%) or independent channels anywhere in 0-100; flat, or a linear gradient in
+  any direction; half of them with a mild low-frequency texture. Edges are antialiased
+  (drawn at 4x, box-filtered down) or hard (30%).
+- "holdout", a variation of the spec that training never sees, to check generalisation
+  the way an independent renderer would: radial gradients, sinusoidal stripe texture,
+  Gaussian-blurred edges; `lstm-apps data shapes --style holdout` also saves half of the
+  images as JPEG (quality 50-90).
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from lstm_apps.data.shapes_text import COLOR_NAMES, SHAPE_NAMES, SIZE_NAMES
 
@@ -23,6 +33,7 @@ __all__ = [
     "MARGIN",
     "PALETTE",
     "SIZE_RANGES",
+    "STYLES",
     "Scene",
     "ShapeObject",
     "object_coverage",
@@ -39,11 +50,18 @@ MIN_GAP = 3.0  # pixels between the convex hulls of two objects
 MAX_ROTATION = 15.0  # degrees, square/triangle/star
 COLOR_JITTER = 20  # per channel, uniform integer in [-20, 20]
 BACKGROUND_MAX = 100  # background channels stay in [0, 100]
-BACKGROUND_SPREAD = 15  # channels differ from the colour's grey level by at most this
+BACKGROUND_SPREAD = 15  # a near-grey colour's channels are within this of its grey level
+P_GREY_BACKGROUND = 0.3  # share of near-grey background colours (the rest: any channels)
+P_TEXTURE = 0.5  # share of "spec" backgrounds with a low-frequency texture
+TEXTURE_MAX = 12.0  # texture amplitude (std), 0-255 units
+P_HARD_EDGES = 0.3  # share of "spec" images drawn without antialiasing
+STYLES = ("spec", "holdout")
 MAX_NOISE_SIGMA = 10.0
 P_ONE_OBJECT = 0.3  # two-object scenes are the harder and more useful case
 SUPERSAMPLE = 4  # shapes are drawn at 4x and box-filtered down: antialiased edges
 STAR_INNER_RATIO = 0.45  # inner/outer radius; chunkier than a pentagram, readable when small
+
+Mask = npt.NDArray[np.float32]
 
 PALETTE: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
@@ -222,8 +240,13 @@ def sample_scene(rng: np.random.Generator, n_objects: int | None = None) -> Scen
                 return Scene((a, b), rel)
 
 
-def object_coverage(obj: ShapeObject) -> npt.NDArray[np.float32]:
-    """Antialiased coverage of one object, float32 (IMAGE_SIZE, IMAGE_SIZE) in [0, 1]."""
+def object_coverage(obj: ShapeObject, edge: str = "antialiased", blur: float = 0.0) -> Mask:
+    """Coverage of one object, float32 (IMAGE_SIZE, IMAGE_SIZE) in [0, 1].
+
+    edge: "antialiased" (drawn at 4x, box-filtered down) or "hard" (0 or 1 per pixel: the
+    antialiased coverage thresholded at one half). blur: Gaussian sigma in pixels applied
+    to the antialiased edge (0: none).
+    """
     s = SUPERSAMPLE
     canvas = Image.new("L", (IMAGE_SIZE * s, IMAGE_SIZE * s), 0)
     draw = ImageDraw.Draw(canvas)
@@ -234,35 +257,88 @@ def object_coverage(obj: ShapeObject) -> npt.NDArray[np.float32]:
     else:
         pts = (_outline(obj.shape, obj.size_px, obj.rotation) + np.array([obj.x, obj.y])) * s - 0.5
         draw.polygon([tuple(p) for p in pts.tolist()], fill=255)
-    return np.asarray(canvas.reduce(s), dtype=np.float32) / 255.0
+    if blur > 0:
+        canvas = canvas.filter(ImageFilter.GaussianBlur(blur * s))
+    cov = np.asarray(canvas.reduce(s), dtype=np.float32) / 255.0
+    if edge == "hard":
+        return (cov >= 0.5).astype(np.float32)
+    if edge != "antialiased":
+        raise ValueError(f"edge must be 'antialiased' or 'hard', got {edge!r}")
+    return cov
 
 
 def _dark_color(rng: np.random.Generator) -> npt.NDArray[np.float64]:
-    """A dark, low-saturation colour: a grey level with small per-channel offsets."""
-    grey = rng.uniform(0, BACKGROUND_MAX)
-    return np.clip(grey + rng.uniform(-BACKGROUND_SPREAD, BACKGROUND_SPREAD, 3), 0, BACKGROUND_MAX)
+    """A dark colour, channels in [0, 100]: near grey (a grey level with small per-channel
+    offsets) with probability P_GREY_BACKGROUND, else three independent channels."""
+    if rng.random() < P_GREY_BACKGROUND:
+        grey = rng.uniform(0, BACKGROUND_MAX)
+        offsets = rng.uniform(-BACKGROUND_SPREAD, BACKGROUND_SPREAD, 3)
+        return np.clip(grey + offsets, 0, BACKGROUND_MAX)
+    return rng.uniform(0, BACKGROUND_MAX, 3)
 
 
 _GRID_Y, _GRID_X = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE] + 0.5  # pixel centres
 
 
-def _background(rng: np.random.Generator) -> npt.NDArray[np.float32]:
-    """Flat or linear-gradient background, float32 (H, W, 3) in [0, 100]."""
+def _blend(c0: npt.NDArray[np.float64], c1: npt.NDArray[np.float64], t: npt.ArrayLike) -> Mask:
+    """c0 where t = 0, c1 where t = 1; t (H, W) in [0, 1]."""
+    w = np.asarray(t, dtype=np.float64)[..., None]
+    return np.asarray(c0 * (1 - w) + c1 * w, dtype=np.float32)
+
+
+def _texture(rng: np.random.Generator) -> Mask:
+    """Mild low-frequency texture (H, W, 3), zero mean: value noise on a 3-8 cell grid,
+    bicubically upsampled, mostly shared by the channels."""
+    cells = int(rng.integers(3, 9))
+    amp = rng.uniform(2.0, TEXTURE_MAX)
+    grid = rng.normal(0, 1, (cells, cells, 4))
+    planes = [
+        np.asarray(
+            Image.fromarray(grid[..., k].astype(np.float32), mode="F").resize(
+                (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC
+            )
+        )
+        for k in range(4)
+    ]
+    shared, chroma = planes[0], np.stack(planes[1:], axis=2)
+    return np.asarray(amp * (shared[..., None] + 0.3 * chroma), dtype=np.float32)
+
+
+def _background(rng: np.random.Generator, style: str = "spec") -> Mask:
+    """The background, float32 (H, W, 3) in [0, 100] (see the module docstring)."""
     c0 = _dark_color(rng)
-    if rng.random() < 0.5:
-        return np.broadcast_to(c0, (IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
     c1 = _dark_color(rng)
-    theta = rng.uniform(0, 2 * math.pi)
-    proj = _GRID_X * math.cos(theta) + _GRID_Y * math.sin(theta)
-    t = ((proj - proj.min()) / (proj.max() - proj.min()))[..., None]
-    return np.asarray(c0 * (1 - t) + c1 * t, dtype=np.float32)
+    if style == "spec":
+        if rng.random() < 0.5:
+            img = np.broadcast_to(c0, (IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
+        else:
+            theta = rng.uniform(0, 2 * math.pi)
+            proj = _GRID_X * math.cos(theta) + _GRID_Y * math.sin(theta)
+            img = _blend(c0, c1, (proj - proj.min()) / (proj.max() - proj.min()))
+        if rng.random() < P_TEXTURE:
+            img = img + _texture(rng)
+    elif style == "holdout":
+        cx, cy = rng.uniform(0, IMAGE_SIZE, 2)
+        r = np.hypot(_GRID_X - cx, _GRID_Y - cy)
+        img = _blend(c0, c1, r / r.max())
+        theta, period = rng.uniform(0, math.pi), rng.uniform(6.0, 30.0)
+        phase = (_GRID_X * math.cos(theta) + _GRID_Y * math.sin(theta)) * (2 * math.pi / period)
+        img = img + (rng.uniform(2.0, 8.0) * np.sin(phase))[..., None]
+    else:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+    return np.asarray(np.clip(img, 0, BACKGROUND_MAX), dtype=np.float32)
 
 
-def render_scene(scene: Scene, rng: np.random.Generator) -> Image.Image:
-    """Draw a scene: background and noise from `rng`, objects from the scene. RGB 128x128."""
-    img = _background(rng)
+def render_scene(scene: Scene, rng: np.random.Generator, style: str = "spec") -> Image.Image:
+    """Draw a scene: background, edges and noise from `rng`, objects from the scene.
+    RGB 128x128; `style` is "spec" (training) or "holdout" (see the module docstring)."""
+    img = _background(rng, style)
+    if style == "spec":
+        edge, blur = ("hard" if rng.random() < P_HARD_EDGES else "antialiased"), 0.0
+    else:
+        edge, blur = "antialiased", float(rng.uniform(0.4, 1.0))
     for obj in scene.objects:
-        alpha = object_coverage(obj)[..., None]
+        alpha = object_coverage(obj, edge, blur)[..., None]
         img = img * (1 - alpha) + np.asarray(obj.fill, dtype=np.float32) * alpha
     sigma = rng.uniform(0, MAX_NOISE_SIGMA)
     noisy = img + rng.normal(0.0, sigma, img.shape)
