@@ -63,13 +63,27 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--split", default="validation", help="its split")
     s.add_argument("--threads", type=int, default=2, help="torch threads")
     s.set_defaults(func=_prior)
-    s = vsub.add_parser("caption", help="BLEU-1..4, CIDEr, content accuracy (shapes)")
-    s.add_argument("run", help="the run folder of `train caption`")
+    s = vsub.add_parser(
+        "caption",
+        help="BLEU-1..4, CIDEr, content accuracy; for shapes data accuracy by background "
+        "spread and size / colour / shape confusion (a table and a PNG)",
+    )
+    s.add_argument("model", help="a caption bundle (onnxruntime) or a training run (torch)")
+    s.add_argument("--data", default=None, help="Karpathy-layout folder (default: a run's own)")
     s.add_argument("--split", default="test", choices=["train", "val", "test"], help="split")
     s.add_argument("--beam", type=int, default=3, help="beam size (1: greedy)")
-    s.add_argument("--jpeg", type=int, default=None, metavar="Q", help="re-encode as JPEG first")
-    s.add_argument("--checkpoint", default="best", help="best or last")
-    s.add_argument("--data", default=None, help="data folder (default: the run's)")
+    s.add_argument("--limit", type=int, default=None, help="only the first N images")
+    s.add_argument("--int8", action="store_true", help="a bundle's int8 graphs")
+    s.add_argument(
+        "--jpeg",
+        type=int,
+        default=None,
+        metavar="Q",
+        help="a run only: re-encode as JPEG first, BLEU/CIDEr/accuracy only",
+    )
+    s.add_argument("--checkpoint", default="best",
+                   help="a run only, with --jpeg: best or last")  # fmt: skip
+    s.add_argument("--out", default=None, help="folder for caption_eval.json and the PNG")
     add_run_device_options(s)
     s.set_defaults(func=_caption)
 
@@ -139,14 +153,25 @@ def _prior(args: argparse.Namespace, command: str) -> int:
 
 
 def _caption(args: argparse.Namespace, command: str) -> int:
-    from lstm_apps.train.runs import score_caption_run
+    if args.jpeg is not None or args.checkpoint != "best":
+        from lstm_apps.train.runs import score_caption_run
 
-    r = score_caption_run(
-        args.run, split=args.split, beam=args.beam, jpeg=args.jpeg, checkpoint=args.checkpoint,
-        data=args.data, device=args.device, precision=args.precision,
+        r = score_caption_run(
+            args.model, split=args.split, beam=args.beam, jpeg=args.jpeg,
+            checkpoint=args.checkpoint, data=args.data, device=args.device,
+            precision=args.precision,
+        )  # fmt: skip
+        jpeg = f", JPEG quality {r.jpeg}" if r.jpeg is not None else ""
+        print(f"{r.split} split, {r.n_images} images, beam {r.beam}{jpeg}:")
+        for k, v in r.scores.items():
+            print(f"  {k:18s} {v:.4f}")
+        return 0
+    from lstm_apps.eval.caption import evaluate_caption, format_caption_report
+
+    report = evaluate_caption(
+        args.model, args.data, split=args.split, beam=args.beam, limit=args.limit,
+        int8=args.int8, out_dir=args.out, command=command, device=args.device,
+        precision=args.precision,
     )  # fmt: skip
-    jpeg = f", JPEG quality {r.jpeg}" if r.jpeg is not None else ""
-    print(f"{r.split} split, {r.n_images} images, beam {r.beam}{jpeg}:")
-    for k, v in r.scores.items():
-        print(f"  {k:18s} {v:.4f}")
+    print(format_caption_report(report))
     return 0

@@ -1,0 +1,293 @@
+"""`lstm-apps eval caption MODEL --data DIR`: caption a split and say where it goes wrong.
+
+    r = evaluate_caption("export/caption", "runs/release/data/caption-holdout", out_dir="out")
+    print(format_caption_report(r))
+
+MODEL is a bundle (encoder.onnx + decoder.onnx, run by the public runtime, as an app gets
+it) or a training run (its checkpoint in torch). Besides BLEU, CIDEr and content accuracy,
+the report breaks the errors down for shapes data:
+- accuracy by background colour spread (max minus min channel of the mean colour of the
+  image's 2 px border, which the spec's 4 px margin keeps free of objects): < 30, 30-60,
+  >= 60;
+- per-attribute confusion (size, colour, shape) over the objects a caption got the number
+  of right, matched by the relation (either object order counts, as in content accuracy);
+- whole-caption errors: wrong object count, wrong relation, unparsable;
+- the confidence of right and wrong captions when the bundle has confidence.json.
+With `out_dir`: caption_eval.json and caption_confusion.png (size and shape matrices and
+accuracy by spread).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lstm_apps.data import GENERATOR_JSON
+from lstm_apps.data.shapes_text import (
+    COLOR_NAMES,
+    INVERSE_RELATION,
+    SHAPE_NAMES,
+    SIZE_NAMES,
+    ObjectDesc,
+    content_correct_from_reference,
+    parse_caption,
+)
+from lstm_apps.runtime.errors import ConfigError, InputError
+from lstm_apps.runtime.files import write_text_atomic
+
+__all__ = ["SPREAD_BINS", "background_spread", "caption_breakdown", "evaluate_caption",
+           "format_caption_report"]  # fmt: skip
+
+SPREAD_BINS = ((0.0, 30.0, "< 30"), (30.0, 60.0, "30-60"), (60.0, float("inf"), ">= 60"))
+ATTRIBUTES = {"size": SIZE_NAMES, "color": COLOR_NAMES, "shape": SHAPE_NAMES}
+BORDER = 2  # px of the image edge that only the background reaches (the spec's margin is 4)
+
+
+def background_spread(image: npt.NDArray[np.uint8]) -> float:
+    """Max minus min channel of the mean colour of the image's 2 px border."""
+    img = np.asarray(image, dtype=np.float64)
+    b = BORDER
+    ring = np.concatenate(
+        [
+            img[:b].reshape(-1, 3),
+            img[-b:].reshape(-1, 3),
+            img[b:-b, :b].reshape(-1, 3),
+            img[b:-b, -b:].reshape(-1, 3),
+        ]
+    )
+    m = ring.mean(axis=0)
+    return float(m.max() - m.min())
+
+
+def _pairs(truth: Any, hyp: Any) -> tuple[list[tuple[ObjectDesc, ObjectDesc]], bool]:
+    """Matched (true, predicted) objects and whether the relation is right under that match.
+    Two objects: the order (as said, or swapped with the inverse relation) that agrees on
+    more attributes; on a tie, the one whose relation holds."""
+    if len(truth.objects) == 1:
+        return [(truth.objects[0], hyp.objects[0])], True
+    same = list(zip(truth.objects, hyp.objects, strict=True))
+    swapped = list(zip(truth.objects, hyp.objects[::-1], strict=True))
+
+    def rank(pairs: list[tuple[ObjectDesc, ObjectDesc]], rel_ok: bool) -> tuple[int, bool]:
+        return sum(getattr(a, f) == getattr(b, f) for a, b in pairs for f in ATTRIBUTES), rel_ok
+
+    options = [(same, hyp.relation == truth.relation),
+               (swapped, hyp.relation == INVERSE_RELATION[truth.relation])]  # fmt: skip
+    pairs, rel_ok = max(options, key=lambda o: rank(*o))
+    return pairs, rel_ok
+
+
+def caption_breakdown(
+    hypotheses: list[list[str]], canonical: list[list[str]], images: npt.NDArray[np.uint8],
+    confidence: list[float | None] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The error breakdown (see the module docstring) of shapes captions."""
+    n = len(hypotheses)
+    if not n or len(canonical) != n or len(images) != n:
+        raise InputError(f"need one caption and one image per reference, got {n}, "
+                         f"{len(canonical)}, {len(images)}")  # fmt: skip
+    correct = np.array([content_correct_from_reference(h, r)
+                        for h, r in zip(hypotheses, canonical, strict=True)])  # fmt: skip
+    spreads = np.array([background_spread(im) for im in images])
+    by_spread = {}
+    for lo, hi, name in SPREAD_BINS:
+        sel = (spreads >= lo) & (spreads < hi)
+        by_spread[name] = {
+            "n": int(sel.sum()),
+            "accuracy": float(correct[sel].mean()) if sel.any() else None,
+        }
+    conf = {f: np.zeros((len(v), len(v)), np.int64) for f, v in ATTRIBUTES.items()}
+    errors: Counter[str] = Counter()
+    counts = np.zeros((2, 2), np.int64)  # true objects x predicted objects (1 or 2)
+    for hyp, ref, ok in zip(hypotheses, canonical, correct, strict=True):
+        truth, pred = parse_caption(ref), parse_caption(hyp)
+        if truth is None:
+            raise InputError(f"reference {' '.join(ref)!r} is not a shapes caption")
+        if pred is None:
+            errors["unparsable"] += 1
+            continue
+        counts[len(truth.objects) - 1, len(pred.objects) - 1] += 1
+        if len(truth.objects) != len(pred.objects):
+            errors[f"{len(truth.objects)} object(s) -> {len(pred.objects)}"] += 1
+            continue
+        pairs, rel_ok = _pairs(truth, pred)
+        if not rel_ok:
+            errors["relation"] += 1
+        for a, b in pairs:
+            for f, names in ATTRIBUTES.items():
+                conf[f][names.index(getattr(a, f)), names.index(getattr(b, f))] += 1
+                if getattr(a, f) != getattr(b, f) and not ok:
+                    errors[f"{f} {getattr(a, f)} -> {getattr(b, f)}"] += 1
+    out: dict[str, Any] = {
+        "n": n, "content_accuracy": float(correct.mean()), "by_spread": by_spread,
+        "confusion": {f: {"labels": list(ATTRIBUTES[f]), "counts": m.tolist()}
+                      for f, m in conf.items()},
+        "object_counts": counts.tolist(), "errors": dict(errors.most_common()),
+    }  # fmt: skip
+    if confidence is not None and all(c is not None for c in confidence):
+        from lstm_apps.onnx.caption_confidence import auroc
+
+        c = np.array(confidence, np.float64)
+        out["confidence"] = {
+            "mean_right": float(c[correct].mean()) if correct.any() else None,
+            "mean_wrong": float(c[~correct].mean()) if (~correct).any() else None,
+            "auroc_right_vs_wrong": auroc(c[correct], c[~correct]),
+        }
+    return out
+
+
+def _is_bundle(p: Path) -> bool:
+    return (p / "encoder.onnx").is_file() and (p / "config.json").is_file()
+
+
+def evaluate_caption(
+    model: str | os.PathLike[str],
+    data: str | os.PathLike[str] | None = None,
+    *,
+    split: str = "test",
+    beam: int = 3,
+    limit: int | None = None,
+    int8: bool = False,
+    out_dir: str | os.PathLike[str] | None = None,
+    command: str | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
+) -> dict[str, Any]:
+    """Caption `split` of `data` (a Karpathy-layout shapes folder; a run defaults to its own)
+    with a bundle or a run; scores, breakdown, and with `out_dir` the JSON and PNG."""
+    from lstm_apps.train.caption_data import load_caption_split
+    from lstm_apps.train.caption_eval import caption_scores
+
+    if split not in ("train", "val", "test"):
+        raise InputError(f"split must be train, val or test, got {split!r}")
+    if isinstance(beam, bool) or not isinstance(beam, int) or not 1 <= beam <= 32:
+        raise InputError(f"beam must be an int from 1 to 32, got {beam!r}")
+    p = Path(model)
+    confidence: list[float | None] | None = None
+    if _is_bundle(p):
+        from lstm_apps.runtime.caption import Captioner
+
+        if device not in ("auto", "cpu") or precision != "fp32":
+            raise ConfigError(f"model {p} is a bundle: --device and --precision apply to a run")
+        if data is None:
+            raise InputError(f"model {p} is a bundle: pass --data DIR (a shapes folder)")
+        cap = Captioner.from_dir(p, int8=int8, intra_op_threads=1)
+        arrays = load_caption_split(Path(data), split, limit)
+        caps = [c for i in range(0, len(arrays.images), 64)
+                for c in cap.caption(list(arrays.images[i : i + 64]), beam_size=beam)]  # fmt: skip
+        hyps = [c.tokens for c in caps]
+        confidence = [c.confidence for c in caps]
+        images = arrays.images
+    elif (p / "metrics.json").is_file() or (p / "best").is_dir():
+        from lstm_apps.train.caption import decode_split
+        from lstm_apps.train.engine import Engine, Setup
+        from lstm_apps.train.runs import load_caption_run, run_data
+
+        if int8:
+            raise ConfigError("--int8 applies to a bundle (its *.int8.onnx graphs)")
+        engine = Engine(Setup(device=device, precision=precision))  # type: ignore[arg-type]
+        loaded = load_caption_run(p, "best")
+        folder = run_data(p, data, loaded.metrics)
+        arrays = load_caption_split(folder, split, limit, size=loaded.model.config.image_size)
+        hyps = decode_split(loaded.model.to(engine.device), arrays.images, loaded.vocab, beam,
+                            engine=engine)  # fmt: skip
+        images = load_caption_split(folder, split, limit).images  # stored size, for the border
+        data = folder
+    else:
+        raise InputError(f"model {p} is neither a caption bundle (encoder.onnx + config.json) "
+                         "nor a training run (metrics.json, best/)")  # fmt: skip
+    refs = arrays.captions
+    made = Path(data) / GENERATOR_JSON
+    data_command = json.loads(made.read_text()).get("command") if made.is_file() else None
+    report: dict[str, Any] = {
+        "model": str(p), "data": str(data), "split": split, "beam": beam, "int8": int8,
+        **({"command": command} if command else {}),
+        **({"data_command": data_command} if data_command else {}),
+        "scores": caption_scores(hyps, refs),
+        **caption_breakdown(hyps, [r[0] for r in refs], images, confidence),
+    }  # fmt: skip
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        report["plot"] = str(_plot(report, out / "caption_confusion.png"))
+        write_text_atomic(out / "caption_eval.json", json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def format_caption_report(r: dict[str, Any]) -> str:
+    s = r["scores"]
+    lines = [
+        f"{r['model']} on {r['data']} ({r['split']}, {r['n']} images, beam {r['beam']}"
+        f"{', int8' if r['int8'] else ''}):",
+        f"  content accuracy {r['content_accuracy']:.2%}   BLEU-4 {s['bleu4']:.3f}   "
+        f"CIDEr {s['cider']:.3f}",
+        "  by background spread: " + ", ".join(
+            f"{k} {v['accuracy']:.1%} (n={v['n']})" for k, v in r["by_spread"].items()
+            if v["accuracy"] is not None),
+    ]  # fmt: skip
+    for f, m in r["confusion"].items():
+        labels, counts = m["labels"], np.array(m["counts"])
+        width = max(len(x) for x in labels) + 2
+        lines.append(f"  {f} (rows true, columns predicted):")
+        lines.append(" " * (width + 2) + "".join(f"{x[:7]:>8s}" for x in labels))
+        for name, row in zip(labels, counts, strict=True):
+            lines.append(f"  {name:>{width}s}" + "".join(f"{v:8d}" for v in row))
+    errs = list(r["errors"].items())[:12]
+    if errs:
+        lines.append("  most common errors: " + ", ".join(f"{k} ({v})" for k, v in errs))
+    if "confidence" in r:
+        c = r["confidence"]
+        lines.append(f"  confidence: AUROC right vs wrong {c['auroc_right_vs_wrong']:.3f}")
+    if "plot" in r:
+        lines.append(f"  wrote {r['plot']}")
+    return "\n".join(lines)
+
+
+def _plot(r: dict[str, Any], path: Path) -> Path:
+    from lstm_apps.eval.plots import _pyplot, _save
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2),
+                             gridspec_kw={"width_ratios": [1, 1.5, 1.2]})  # fmt: skip
+    for ax, f in zip(axes[:2], ("size", "shape"), strict=True):
+        m = np.array(r["confusion"][f]["counts"])
+        labels = r["confusion"][f]["labels"]
+        rates = m / np.maximum(m.sum(1, keepdims=True), 1)
+        ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{f} (matched objects)", fontsize=10)
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                if m[i, j]:
+                    ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=8,
+                            color="white" if rates[i, j] > 0.5 else "black")  # fmt: skip
+    ax = axes[2]
+    names = [k for k, v in r["by_spread"].items() if v["accuracy"] is not None]
+    accs = [100 * r["by_spread"][k]["accuracy"] for k in names]
+    bars = ax.bar(names, accs, color="tab:blue")
+    for b, k in zip(bars, names, strict=True):
+        ax.text(
+            b.get_x() + b.get_width() / 2,
+            b.get_height() + 0.5,
+            f"{b.get_height():.1f}%\nn={r['by_spread'][k]['n']}",
+            ha="center",
+            fontsize=8,
+        )
+    ax.set_ylim(min([*accs, 90.0]) - 10, 103)
+    ax.set_xlabel("background colour spread")
+    ax.set_ylabel("content accuracy (%)")
+    ax.set_title("accuracy by background", fontsize=10)
+    fig.suptitle(f"{r['model']} on {r['data']} ({r['split']}, beam {r['beam']}): "
+                 f"{r['content_accuracy']:.1%}", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    _save(fig, path)
+    return path
