@@ -175,16 +175,26 @@ def _speech_plan(work: Path, out: Path, *, quick: bool, seed: int) -> list[Step]
 
 def _caption_plan(work: Path, out: Path, *, quick: bool, seed: int) -> list[Step]:
     from lstm_apps.data.shapes import generate_shapes
+    from lstm_apps.eval.caption import evaluate_caption
     from lstm_apps.nn.caption import CaptionConfig
+    from lstm_apps.onnx.caption_confidence import calibrate_caption
+    from lstm_apps.onnx.caption_int8 import add_int8_captions
     from lstm_apps.onnx.runs import export_caption_run
     from lstm_apps.train.caption import CaptionTrainConfig, train_caption
     from lstm_apps.train.engine import Setup
 
     data, run, bundle = work / "data" / "caption", work / "runs" / "caption", out / "caption"
+    holdout = work / "data" / "caption-holdout"
     s = str
-    count = 60 if quick else 20000
-    data_argv = ["data", "shapes", s(data), "--seed", s(seed), "--quiet", "--count", s(count)]
-    make_data = partial(generate_shapes, s(data), count=count, seed=seed, progress=False)
+    count, held_count = (60, 20) if quick else (20000, 2000)
+    data_argv = ["data", "shapes", s(data), "--seed", s(seed), "--quiet", "--count", s(count),
+                 "--style", "spec"]  # fmt: skip
+    make_data = partial(generate_shapes, s(data), count=count, seed=seed, style="spec",
+                        progress=False)  # fmt: skip
+    held_argv = ["data", "shapes", s(holdout), "--seed", s(seed + 1), "--quiet", "--count",
+                 s(held_count), "--style", "holdout", "--splits", "0,0,1"]  # fmt: skip
+    make_held = partial(generate_shapes, s(holdout), count=held_count, seed=seed + 1,
+                        style="holdout", splits=(0.0, 0.0, 1.0), progress=False)  # fmt: skip
     model = CaptionConfig(
         vocab_size=4, backbone="mobilenet_v3_small", image_size=64 if quick else 128,
         hidden_size=32 if quick else 256,
@@ -195,15 +205,37 @@ def _caption_plan(work: Path, out: Path, *, quick: bool, seed: int) -> list[Step
     train_argv = ["train", "caption", "--data", s(data), "--out", s(run), "--seed", s(seed),
                   *(train if quick else ["--epochs", "15"])]  # fmt: skip
     fit = partial(train_caption, s(data), s(run), cfg, resume=True, setup=Setup(), cache="auto")
+    evals = []
+    for name, folder in (("test", data), ("holdout", holdout)):
+        report = run / "eval" / name
+        argv = ["eval", "caption", s(run), "--data", s(folder), "--out", s(report)]
+        call = partial(evaluate_caption, s(run), s(folder), out_dir=s(report))
+        evals.append(_recorded(f"eval-{name}", argv, report / "caption_eval.json", call))
     # a one-epoch model is near chance: parity of tokens is checked, not skill
     export = _export_step(
         "caption", run, bundle, export_caption_run, ["--parity-images", "8"] if quick else [],
         parity_images=8 if quick else 100,
     )  # fmt: skip
+    # after the export (always redone), so these are redone with it
+    q_argv = ["quantize", "caption", s(bundle), "--data", s(data)]
+    q_argv += ["--limit", "20"] if quick else []
+    quantize = partial(add_int8_captions, s(bundle), s(data), limit=20 if quick else None,
+                       max_drop=1.0 if quick else 0.005)  # fmt: skip
+    if quick:  # a one-epoch model: int8 is checked to run, not to keep accuracy
+        q_argv += ["--max-drop", "1"]
+    conf_dir = run / "eval" / "confidence"
+    c_argv = ["calibrate", "caption", s(bundle), "--data", s(data), "--holdout", s(holdout),
+              "--out", s(conf_dir), *(["--limit", "20"] if quick else [])]  # fmt: skip
+    calibrate = partial(calibrate_caption, s(bundle), s(data), holdout=s(holdout),
+                        limit=20 if quick else None, out_dir=s(conf_dir))  # fmt: skip
     return [
         _recorded("data", data_argv, data / "generator.json", make_data),
+        _recorded("data-holdout", held_argv, holdout / "generator.json", make_held),
         _recorded("train", train_argv, run / "metrics.json", fit),
+        *evals,
         export,
+        Step("quantize", q_argv, bundle / "encoder.int8.onnx", quantize),
+        Step("calibrate", c_argv, bundle / "confidence.json", calibrate),
     ]
 
 

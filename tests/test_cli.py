@@ -107,6 +107,9 @@ _RELEASE_CALLS = [
     ("lstm_apps.eval.stream", "evaluate_stream"),
     ("lstm_apps.onnx.runs", "export_speech_run"),
     ("lstm_apps.onnx.runs", "export_caption_run"),
+    ("lstm_apps.eval.caption", "evaluate_caption"),
+    ("lstm_apps.onnx.caption_int8", "add_int8_captions"),
+    ("lstm_apps.onnx.caption_confidence", "calibrate_caption"),
 ]
 
 
@@ -139,7 +142,7 @@ def test_each_release_step_makes_the_call_its_command_makes(
 
         monkeypatch.setattr(module, name, record)
     steps = plan(kind, tmp_path / "work", tmp_path / "out", quick=quick)
-    assert len(steps) == (10 if kind == "speech" else 3)
+    assert len(steps) == (10 if kind == "speech" else 8)
     for step in steps:
         with pytest.raises(_Called):
             main(step.argv)

@@ -42,7 +42,34 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--data", required=True, help="the data folder (Karpathy split JSON)")
     s.add_argument("--split", default="test", help="split to check on")
     s.add_argument("--limit", type=int, default=None, help="only its first N images")
+    s.add_argument(
+        "--max-drop",
+        type=float,
+        default=0.005,
+        help="refuse if int8 loses more content accuracy than this (0.005: 0.5 points)",
+    )
     s.set_defaults(func=_quantize)
+    calibrate = sub.add_parser(
+        "calibrate", help="add a calibrated per-caption confidence to a bundle (confidence.json)"
+    )
+    csub = calibrate.add_subparsers(dest="what", required=True, metavar="KIND")
+    s = csub.add_parser(
+        "caption",
+        help="fit Caption.confidence on the validation split and generated out-of-domain "
+        "images; report AUROC right vs wrong and in vs out of domain on the test split and "
+        "other generated images; writes BUNDLE/confidence.json and a MODEL_CARD.md section",
+    )
+    s.add_argument("bundle", help="a caption bundle folder (updated atomically)")
+    s.add_argument("--data", required=True, help="its shapes data (train, val and test splits)")
+    s.add_argument(
+        "--holdout",
+        default=None,
+        help="another shapes folder to report on (e.g. data shapes --style holdout)",
+    )
+    s.add_argument("--beam", type=int, default=3, help="beam size the captions are made with")
+    s.add_argument("--limit", type=int, default=None, help="only the first N images per split")
+    s.add_argument("--out", default=None, help="folder for confidence.png")
+    s.set_defaults(func=_calibrate)
 
 
 def _speech(args: argparse.Namespace, command: str) -> int:
@@ -78,12 +105,33 @@ def _quantize(args: argparse.Namespace, command: str) -> int:
     from lstm_apps.onnx.caption_int8 import add_int8_captions
 
     r = add_int8_captions(args.bundle, args.data, split=args.split, limit=args.limit,
-                          command=command)  # fmt: skip
+                          max_drop=args.max_drop, command=command)  # fmt: skip
     print(
         f"{args.bundle}: encoder.int8.onnx, decoder.int8.onnx added; content accuracy on "
         f"{r['n']} {r['split']} images, beam 3: fp32 {r['fp32'][3]:.2%}, int8 "
         f"{r['int8'][3]:.2%} (beam 1: {r['fp32'][1]:.2%}, {r['int8'][1]:.2%})"
     )
+    return 0
+
+
+def _calibrate(args: argparse.Namespace, command: str) -> int:
+    from lstm_apps.onnx.caption_confidence import calibrate_caption
+
+    r = calibrate_caption(args.bundle, args.data, holdout=args.holdout, beam=args.beam,
+                          limit=args.limit, out_dir=args.out, command=command)  # fmt: skip
+    print(f"{args.bundle}/confidence.json written ({r['seconds']:.0f}s)")
+    for name in ("test", "holdout"):
+        if name in r:
+            t = r[name]
+            print(
+                f"  {name}: {t['n']} images, content accuracy {t['accuracy']:.2%}, AUROC right vs "
+                f"wrong {t['auroc_right_vs_wrong']:.3f}, in vs out of domain "
+                f"{t['auroc_in_vs_out']:.3f}"
+            )
+    kinds = ", ".join(f"{k} {v['auroc']:.3f}" for k, v in r["ood_per_kind"].items())
+    print(f"  AUROC per out-of-domain kind: {kinds}")
+    if "plot" in r:
+        print(f"  wrote {r['plot']}")
     return 0
 
 

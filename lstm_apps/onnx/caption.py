@@ -242,8 +242,10 @@ def export_caption(
     metrics: dict[str, Any] | None = None,
     command: str = "lstm-apps export caption RUN OUT",
     max_bytes: int | None = None,
+    evaluations: dict[str, dict[str, Any]] | None = None,
 ) -> CaptionExportReport:
-    """Write the bundle atomically. images (N, H, W, 3) uint8: real inputs for parity."""
+    """Write the bundle atomically. images (N, H, W, 3) uint8: real inputs for parity.
+    evaluations: `eval caption` reports (RUN/eval/*/caption_eval.json) for the card."""
     model = model.eval()
     cfg = model.config
     meta = bundle_metadata(model, vocab)
@@ -296,7 +298,7 @@ def export_caption(
             report.max_logprob_diff, report.images_checked, bundle_sizes(tmp)
         )
         check_budget(report.sizes, max_bytes, out_dir)
-        card = model_card(cfg, report, metrics or {}, tmp, command)
+        card = model_card(cfg, report, metrics or {}, tmp, command, evaluations)
         (tmp / "MODEL_CARD.md").write_text(card)
         write_config(tmp, meta)  # last: it holds the sha256 of every other file
     return report

@@ -6,6 +6,7 @@ module needs nothing of the exporter; `onnx/caption.py` imports it, not the reve
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,54 @@ class CaptionExportReport:
     sizes: dict[str, int]  # bytes per file
 
 
+def read_caption_evaluations(run: Path) -> dict[str, dict[str, Any]]:
+    """RUN/eval/<name>/caption_eval.json -> {name: report}; {} if none."""
+    return {
+        p.parent.name: json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted(run.glob("eval/*/caption_eval.json"))
+    }
+
+
+def evaluation_lines(evaluations: dict[str, dict[str, Any]]) -> list[str]:
+    """The card's "Off its own renderer" section: accuracy by background spread and the
+    commonest errors of every `eval caption` report."""
+    if not evaluations:
+        return []
+    bins = list(next(iter(evaluations.values()))["by_spread"])
+    lines = [
+        "## By background and attribute (`lstm-apps eval caption`)", "",
+        "Background spread: max minus min channel of the mean border colour. The holdout "
+        "set is a variation of the spec training never saw (`lstm-apps data shapes --style "
+        "holdout`: radial and striped backgrounds, blurred edges, half JPEG quality 50-90).",
+        "",
+        "| set | model | beam | n | content accuracy | " + " | ".join(
+            f"spread {b}" for b in bins) + " |",
+        "|---|---|---|---|---|" + "---|" * len(bins),
+    ]  # fmt: skip
+    for name, r in evaluations.items():
+        cells = [
+            f"{v['accuracy']:.1%} (n={v['n']})" if v["accuracy"] is not None else "-"
+            for v in r["by_spread"].values()
+        ]
+        kind = "run (torch)" if not r.get("int8") else "int8"
+        lines.append(f"| {name} | {kind} | {r['beam']} | {r['n']} | "
+                     f"{r['content_accuracy']:.1%} | " + " | ".join(cells) + " |")  # fmt: skip
+    lines.append("")
+    for name, r in evaluations.items():
+        errs = list(r["errors"].items())[:6]
+        top = ", ".join(f"{k} ({v})" for k, v in errs) or "none"
+        made = f" on data made by `{r['data_command']}`" if r.get("data_command") else ""
+        lines.append(f"- {name}: `{r.get('command', '')}`{made}. Commonest errors: {top}")
+    return [*lines, ""]
+
+
 def model_card(
     cfg: CaptionConfig,
     report: CaptionExportReport,
     metrics: dict[str, Any],
     bundle: Path,
     command: str,
+    evaluations: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     tc = metrics.get("train_config", {})
     lines = [
@@ -67,6 +110,7 @@ def model_card(
         lines += ["- no metrics.json was found beside the checkpoint"]
     lines += [
         "",
+        *evaluation_lines(evaluations or {}),
         "## Export checks (made by `lstm-apps export caption`)",
         "",
         f"- greedy tokens identical from torch, encoder+decoder in onnxruntime and greedy.onnx "

@@ -161,7 +161,9 @@ def write_caption_golden(folder: Path, png: npt.NDArray[np.uint8] | Path,
         for beam in (1, 3):
             c = cap.caption(w.folder / f"image.{name}", beam_size=beam)[0]
             expect[f"{name}_beam{beam}"] = {"text": c.text, "score": float(c.score)}
-    expect["captions_tolerance"] = "text exactly; score to 1e-4"
+            if c.confidence is not None:
+                expect[f"{name}_beam{beam}"]["confidence"] = c.confidence
+    expect["captions_tolerance"] = "text exactly; score and confidence to 1e-4"
     w.manifest("caption", expect, "lstm_apps.onnx.golden.write_caption_golden on onnxruntime")
 
 

@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 from lstm_apps.eval.prior import apply_unknown_offset, read_unknown_offset
 from lstm_apps.eval.tune import read_detector
 from lstm_apps.onnx.caption import CaptionExportReport, export_caption
+from lstm_apps.onnx.caption_card import read_caption_evaluations
 from lstm_apps.onnx.speech import SpeechExportReport, export_speech
 from lstm_apps.onnx.speech_card import read_evaluations
 from lstm_apps.runtime.errors import ConfigError
@@ -93,6 +94,6 @@ def export_caption_run(
     report = export_caption(
         loaded.model, loaded.vocab, out, test.images, metrics=loaded.metrics,
         command=recorded_command(command, "lstm_apps.onnx.runs.export_caption_run"),
-        max_bytes=max_bytes(max_mb),
+        max_bytes=max_bytes(max_mb), evaluations=read_caption_evaluations(Path(run)),
     )  # fmt: skip
     return RunExport(loaded.checkpoint, Path(out), report)

@@ -3,7 +3,7 @@
     from lstm_apps import Captioner
     cap = Captioner.from_dir("export/caption")
     for c in cap.caption(["a.png", pil_image, uint8_array], beam_size=3):
-        print(c.text, c.score, c.attention.shape)     # attention: (words, grid, grid)
+        print(c.text, c.score, c.confidence, c.attention.shape)  # attention: (words, grid, grid)
 
 encoder.onnx turns uint8 images of any size into attention features and their attention
 keys (resizing and normalising inside the graph, exactly as in training; the keys are the
@@ -13,10 +13,13 @@ shared with the torch path) drives it. The bundle's settings come from its metad
 through `CaptionBundle`, checked once at load. `encoder_state` and `step` are the one
 place that maps the graphs' inputs and outputs (the exporter's parity check calls them).
 Images of one size are encoded together; the search runs over the whole batch at once.
+A bundle with confidence.json (`lstm-apps calibrate caption`) gives each caption a
+calibrated confidence (`confidence.py`); `min_confidence` marks the ones below it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +31,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from lstm_apps.runtime.caption_bundle import CaptionBundle
+from lstm_apps.runtime.confidence import CONFIDENCE_JSON, CaptionCalibration
 from lstm_apps.runtime.errors import ImageInputError, InputDTypeError, InputError, ModelFileError
 from lstm_apps.runtime.image import ImageSource, load_image
 from lstm_apps.runtime.manifest import (
@@ -56,6 +60,10 @@ class Caption:
     score: float  # summed log-probability (length-normalised when length_penalty > 0)
     attention: npt.NDArray[np.float32] = field(repr=False)  # (words, grid, grid): per word
     finished: bool  # False when max_len ran out before <end>
+    # In [0, 1]: how likely the content is right and the image from the domain (None when
+    # the bundle has no confidence.json).
+    confidence: float | None = None
+    rejected: bool = False  # True when confidence < the min_confidence asked for
 
 
 class Captioner:
@@ -106,6 +114,7 @@ class Captioner:
         # A dynamically quantised graph picks its int8 scales from the whole call: one image
         # (with its beams) per call keeps each caption independent of the other images.
         self.quantized = "quantization" in self.decoder.metadata
+        self.calibration: CaptionCalibration | None = None  # from_dir reads confidence.json
 
     @classmethod
     def from_dir(
@@ -135,6 +144,9 @@ class Captioner:
         cap = cls(path / names[0], path / names[1], **session)
         check_agrees(path, config, cap.decoder.metadata)
         check_json_file(path, "vocab.json", cap.spec.vocab.to_json())
+        if (path / CONFIDENCE_JSON).is_file():
+            require_listed(path, config, [CONFIDENCE_JSON])
+            cap.calibration = read_calibration(path / CONFIDENCE_JSON)
         return cap
 
     @classmethod
@@ -187,6 +199,7 @@ class Captioner:
         beam_size: int = 3,
         max_len: int | None = None,
         length_penalty: float = 0.0,
+        min_confidence: float | None = None,
     ) -> list[Caption]:
         """One Caption per image (paths, PIL images or arrays); beam_size 1 is greedy.
 
@@ -194,7 +207,8 @@ class Captioner:
         MAX_CAPTION_TOKENS (200); default the bundle's (the longest caption it was trained
         for). length_penalty : 0 (summed log-probability) to MAX_LENGTH_PENALTY (10): the
         exponent a of the GNMT penalty ((5 + length) / 6) ** a that divides the score.
-        Anything else is an InputError."""
+        min_confidence : 0 to 1; a caption whose confidence is lower has `rejected` True
+        (it needs a bundle with confidence.json). Anything else is an InputError."""
         single = isinstance(images, (str, os.PathLike, np.ndarray, Image.Image))
         if not single and not isinstance(images, Sequence):
             raise InputDTypeError(
@@ -225,6 +239,20 @@ class Captioner:
                 f"Captioner.caption: length_penalty must be a number from 0 to "
                 f"{MAX_LENGTH_PENALTY:g}, got {length_penalty!r}"
             )
+        if min_confidence is not None:
+            number = isinstance(min_confidence, (int, float, np.floating)) and not isinstance(
+                min_confidence, bool
+            )
+            if not number or not 0 <= min_confidence <= 1:
+                raise InputError(
+                    f"Captioner.caption: min_confidence must be a number from 0 to 1, got "
+                    f"{min_confidence!r}"
+                )
+            if self.calibration is None:
+                raise InputError(
+                    "Captioner.caption: min_confidence needs a calibrated bundle (confidence.json, "
+                    "made by `lstm-apps calibrate caption`); this one has none"
+                )
         beam_size, max_len, length_penalty = int(beam_size), int(max_len), float(length_penalty)
         rgb = [load_image(src, name=_name(src, i)) for i, src in enumerate(items)]
         opts = SearchOptions(
@@ -234,13 +262,30 @@ class Captioner:
         grid = self.spec.grid
         out = []
         groups = [[img] for img in rgb] if self.quantized else [rgb]
-        hyps = [h for group in groups for h in search(self.step, self.encode(group), opts)]
-        for hyp in hyps:
-            keep = [t not in self._hidden for t in hyp.tokens]  # words and their attention
-            words = [self.itos[t] for t, k in zip(hyp.tokens, keep, strict=True) if k]
-            att = hyp.alphas[np.array(keep, bool)].reshape(len(words), grid, grid)
-            out.append(Caption(" ".join(words), words, hyp.score, att, hyp.finished))
+        for group in groups:
+            state = self.encode(group)
+            features = state.per_image[0]  # (N, K, D)
+            for hyp, feats in zip(search(self.step, state, opts), features, strict=True):
+                keep = [t not in self._hidden for t in hyp.tokens]  # words and their attention
+                words = [self.itos[t] for t, k in zip(hyp.tokens, keep, strict=True) if k]
+                att = hyp.alphas[np.array(keep, bool)].reshape(len(words), grid, grid)
+                conf = None
+                if self.calibration is not None:
+                    conf = self.calibration.confidence(hyp.token_logprobs, hyp.finished, feats)
+                rejected = min_confidence is not None and conf is not None and conf < min_confidence
+                out.append(
+                    Caption(" ".join(words), words, hyp.score, att, hyp.finished, conf, rejected)
+                )
         return out
+
+
+def read_calibration(path: Path) -> CaptionCalibration:
+    """A bundle's confidence.json; ModelFileError when it is not readable or not valid."""
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFileError(f"{path}: not readable JSON ({e})") from e
+    return CaptionCalibration.from_json(obj, str(path))
 
 
 def _name(src: Any, i: int) -> str:

@@ -36,7 +36,7 @@ returned unfinished, best first.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -163,6 +163,10 @@ class Hypothesis:
     logprob: float  # summed token log-probabilities, <end> included when finished
     alphas: npt.NDArray[np.float32]  # (len(tokens), K): the attention behind each word
     finished: bool  # True when <end> was generated within max_len
+    # (len(tokens) + finished,): each token's log-probability, <end> last when finished
+    token_logprobs: npt.NDArray[np.float64] = field(
+        default_factory=lambda: np.zeros(0, dtype=np.float64)
+    )
 
 
 def length_penalty(num_tokens: int, alpha: float) -> float:
@@ -176,6 +180,7 @@ def _hypothesis(
     logprob: float,
     finished: bool,
     options: SearchOptions,
+    token_logprobs: npt.NDArray[Any],
 ) -> Hypothesis:
     n = len(tokens) + int(finished)
     return Hypothesis(
@@ -184,6 +189,7 @@ def _hypothesis(
         logprob=float(logprob),
         alphas=np.asarray(alphas, dtype=np.float32),
         finished=bool(finished),
+        token_logprobs=np.asarray(token_logprobs, dtype=np.float64)[:n].copy(),
     )
 
 
@@ -217,24 +223,30 @@ class GreedySearch(Search):
         length = np.full(n, -1)  # words before <end>; -1 while unfinished
         history: list[npt.NDArray[np.int64]] = []
         alphas: list[FloatArray] = []
+        token_lp: list[npt.NDArray[np.float64]] = []
         rows = np.arange(n)
         for t in range(opt.max_len):
             logprobs, state, alpha = step(tokens, state)
             nxt = logprobs.argmax(axis=1).astype(np.int64)  # ties: lowest id, as beam search
             live = length < 0
-            logprob[live] += logprobs[rows, nxt][live]
+            picked = logprobs[rows, nxt].astype(np.float64)
+            logprob[live] += picked[live]
             length[live & (nxt == opt.end_id)] = t
             history.append(nxt)
             alphas.append(alpha)
+            token_lp.append(picked)
             if (length >= 0).all():
                 break
             tokens = np.where(length >= 0, opt.end_id, nxt)  # finished rows idle on <end>
         toks = np.stack(history, axis=1)  # (N, T)
         alps = np.stack(alphas, axis=1)  # (N, T, K)
+        lps = np.stack(token_lp, axis=1)  # (N, T)
         out = []
         for i in range(n):
             words = int(length[i]) if length[i] >= 0 else toks.shape[1]
-            hyp = _hypothesis(toks[i, :words], alps[i, :words], logprob[i], length[i] >= 0, opt)
+            hyp = _hypothesis(
+                toks[i, :words], alps[i, :words], logprob[i], length[i] >= 0, opt, lps[i]
+            )
             out.append([hyp])
         return out
 
@@ -263,6 +275,7 @@ class BeamSearch(Search):
         scores[:, 0] = 0.0  # one real beam at first, so no duplicates start
         tokens = np.zeros((n, beam, 0), dtype=np.int64)  # words so far
         alphas: npt.NDArray[np.float32] = np.zeros((n, beam, 0, 0), dtype=np.float32)
+        token_lp = np.zeros((n, beam, 0), dtype=np.float64)  # each word's log-probability
         last = np.full(n * beam, opt.start_id, dtype=np.int64)
         finished: list[list[Hypothesis]] = [[] for _ in range(n)]
         done = np.zeros(n, dtype=bool)
@@ -272,7 +285,8 @@ class BeamSearch(Search):
             vocab, cells = logprobs.shape[1], alpha.shape[1]
             if alphas.shape[3] != cells:  # K is known from the first step on
                 alphas = np.zeros((n, beam, 0, cells), dtype=np.float32)
-            cand = (scores[:, :, None] + logprobs.reshape(n, beam, vocab)).reshape(n, -1)
+            step_lp = logprobs.reshape(n, beam, vocab).astype(np.float64)
+            cand = (scores[:, :, None] + step_lp).reshape(n, -1)
             new_scores = np.full((n, beam), -np.inf)
             parent = np.zeros((n, beam), dtype=np.int64)
             new_tok = np.full((n, beam), end, dtype=np.int64)
@@ -288,8 +302,9 @@ class BeamSearch(Search):
                         new_scores[i, k], parent[i, k], new_tok[i, k] = s, b, v
                         k += 1
                     else:  # an <end> ranked before the beam filled up finishes
+                        lps = np.append(token_lp[i, b], step_lp[i, b, end])
                         finished[i].append(
-                            _hypothesis(tokens[i, b], alphas[i, b], s, finished=True, options=opt)
+                            _hypothesis(tokens[i, b], alphas[i, b], s, True, opt, lps)
                         )
                 # Exact stop: a live beam's score can only fall (its logprob <= 0 keeps
                 # shrinking; the penalty grows at most to that of max_len).
@@ -299,6 +314,8 @@ class BeamSearch(Search):
             step_alpha = alpha.reshape(n, beam, cells)[rows, parent]  # (N, B, K)
             tokens = np.concatenate([tokens[rows, parent], new_tok[:, :, None]], axis=2)
             alphas = np.concatenate([alphas[rows, parent], step_alpha[:, :, None]], axis=2)
+            new_lp = step_lp[rows, parent, new_tok]  # (N, B)
+            token_lp = np.concatenate([token_lp[rows, parent], new_lp[:, :, None]], axis=2)
             scores = np.where(done[:, None], -np.inf, new_scores)
             flat_parent = (np.arange(n)[:, None] * beam + parent).reshape(-1)
             state = state.select(flat_parent.astype(np.intp))
@@ -310,7 +327,9 @@ class BeamSearch(Search):
             hyps = finished[i]
             if not hyps:  # fallback: no <end> within max_len, keep the live beams
                 hyps = [
-                    _hypothesis(tokens[i, b], alphas[i, b], scores[i, b], False, opt)
+                    _hypothesis(
+                        tokens[i, b], alphas[i, b], scores[i, b], False, opt, token_lp[i, b]
+                    )
                     for b in range(beam)
                     if scores[i, b] > -np.inf
                 ]
