@@ -87,4 +87,4 @@ test("bad caption options and pixels raise typed errors", async () => {
   assert.equal(c.text, manifest.expect.png_beam1.text);
 });
 
-test.after(() => console.log(`# caption max |diff| ${JSON.stringify(report)}`));
+test.after(() => console.log(`caption max |diff| ${JSON.stringify(report)}`));

@@ -90,4 +90,4 @@ test("longer clips: 1 s windows every 0.25 s plus one ending at the last sample"
   assert.ok(Math.abs(p.score - manifest.expect.clip_probability) <= 1e-4);
 });
 
-test.after(() => console.log(`# speech max |diff| ${JSON.stringify(report)}`));
+test.after(() => console.log(`speech max |diff| ${JSON.stringify(report)}`));
