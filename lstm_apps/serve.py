@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import http.server
+import os
 import posixpath
 import urllib.parse
 from collections.abc import Callable
@@ -62,7 +63,8 @@ def demo_routes(root: Path = ROOT) -> dict[str, Path]:
 
 def _handler(routes: dict[str, Path], log: Callable[[str], None] | None) -> type[Any]:
     class Handler(http.server.SimpleHTTPRequestHandler):
-        extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME}
+        def guess_type(self, path: str | os.PathLike[str]) -> str:
+            return MIME.get(Path(path).suffix) or super().guess_type(path)
 
         def translate_path(self, path: str) -> str:
             path = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
@@ -107,4 +109,4 @@ def make_server(
 
 def demo_url(server: http.server.ThreadingHTTPServer) -> str:
     host, port = server.server_address[:2]
-    return f"http://{host}:{port}/"
+    return f"http://{host!s}:{port}/"

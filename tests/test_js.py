@@ -29,7 +29,7 @@ def node() -> str:
     if exe is None:
         pytest.fail("node is not installed (Node >= 20; `make install` expects it)")
     if not (JS / "node_modules" / "onnxruntime-web").is_dir():
-        pytest.fail("samples/js/node_modules is missing: run `npm ci --ignore-scripts` in samples/js")
+        pytest.fail("no samples/js/node_modules: run `npm ci --ignore-scripts` in samples/js")
     return exe
 
 

@@ -27,7 +27,6 @@ async function main() {
     setState($("status"), "error", `could not load the models: ${e.message}`);
     throw e;
   }
-  setState($("status"), "ready", "models loaded.");
   const truth = await (await fetch("/samples/images/truth.json")).json();
   for (const name of Object.keys(truth)) {
     sampleButton($("image-samples"), name, () => captionUrl(`/samples/images/${name}`, name));
@@ -48,6 +47,7 @@ async function main() {
   });
   $("mic").addEventListener("click", toggleMic);
   plot.reset();
+  setState($("status"), "ready", "models loaded."); // last: the page is wired up
 }
 
 function sampleButton(parent, label, onclick) {

@@ -4,7 +4,7 @@
  * captions and detections with the Python runtime's.
  *
  *     node samples/js/test/drive_demo.js URL --image a.png --image b.jpg --wav s.wav \
- *         [--decode c.jpg] [--screenshot out.png] [--chromium /usr/bin/chromium]
+ *         [--decode c.jpg] [--screenshot out.png [--word 2]] [--chromium /usr/bin/chromium]
  *
  * Prints {"captions": [{file, text, score}], "detections": [{label, time, score}],
  * "decoded": {file, width, height, rgb_base64}}; --decode returns the browser's pixels of
@@ -21,6 +21,7 @@ const { values, positionals } = parseArgs({
     wav: { type: "string" },
     decode: { type: "string" },
     screenshot: { type: "string" },
+    word: { type: "string", default: "2" },
     chromium: { type: "string", default: process.env.CHROMIUM ?? "/usr/bin/chromium" },
   },
 });
@@ -39,7 +40,7 @@ async function main() {
     const page = await browser.newPage();
     page.on("console", (m) => out.console.push(`${m.type()}: ${m.text()}`));
     page.on("pageerror", (e) => out.console.push(`pageerror: ${e.message}`));
-    await page.setViewport({ width: 1000, height: 1000 });
+    await page.setViewport({ width: 1000, height: 1250 });
     await page.goto(`${url}?fast=1`, { timeout: TIMEOUT });
     await page.waitForSelector('#status[data-state="ready"], #status[data-state="error"]', { timeout: TIMEOUT });
     const status = await page.$eval("#status", (el) => [el.dataset.state, el.textContent]);
@@ -80,9 +81,16 @@ async function main() {
 
     if (values.screenshot) {
       const words = await page.$$("#caption-text span");
-      if (words.length > 2) await words[2].hover(); // a colour word: its attention on the image
+      const word = words[Math.min(Number(values.word), words.length - 1)];
+      if (word) await word.click(); // pin the word: its attention shows over the image
       await page.screenshot({ path: values.screenshot, fullPage: true });
     }
+  } catch (e) {
+    const page = (await browser.pages()).at(-1);
+    const shown = page ? await page.evaluate(() => ["#status", "#speech-status", "#caption-text"]
+      .map((q) => `${q}: ${document.querySelector(q)?.dataset.state} ${document.querySelector(q)?.textContent}`)) : [];
+    e.message += `\npage: ${shown.join("; ")}\nconsole: ${out.console.join("\n")}`;
+    throw e;
   } finally {
     await browser.close();
   }

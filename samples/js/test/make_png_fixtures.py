@@ -19,7 +19,8 @@ import numpy as np
 from lstm_apps.runtime.image import load_image
 
 OUT = Path(__file__).resolve().parent / "png"
-ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]  # fmt: skip
+ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4),
+         (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]  # fmt: skip
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 
 
