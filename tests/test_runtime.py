@@ -35,7 +35,7 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_importing_inference_side_does_not_import_torch() -> None:
     code = (
-        "import sys, lstm_apps, lstm_apps.runtime, lstm_apps.runtime.session\n"
+        "import sys, lstm_apps, lstm_apps.runtime, lstm_apps.runtime.session, lstm_apps.serve\n"
         "bad = [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]\n"
         "print(len(bad)); assert not bad, bad"
     )

@@ -1,4 +1,4 @@
-"""`lstm-apps demo|smoke|explain|check|release|bench`: the whole-project tools."""
+"""`lstm-apps demo|smoke|serve-demo|explain|check|release|bench`: the whole-project tools."""
 
 from __future__ import annotations
 
@@ -19,6 +19,18 @@ def add_demo_parsers(sub: Any) -> None:
     s.add_argument("--out", default=None, help="directory for the ONNX files (default: tmp)")
     s.add_argument("--seed", type=int, default=0, help="same seed, same result")
     s.set_defaults(func=_smoke)
+
+    s = sub.add_parser(
+        "serve-demo",
+        help="serve the in-browser demo (samples/web) on localhost; it runs in the browser",
+        description="A static file server (Python's http.server, 127.0.0.1 only) for the "
+        "demo page: captions with each word's attention, and live spotting of commands in "
+        "a WAV or the microphone, all in the browser with onnxruntime-web. Needs a source "
+        "checkout with `npm ci --ignore-scripts` run in samples/js. Ctrl-C stops it.",
+    )
+    s.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one")
+    s.add_argument("--verbose", action="store_true", help="log every request")
+    s.set_defaults(func=_serve_demo)
 
 
 def add_parser(sub: Any) -> None:
@@ -88,6 +100,19 @@ def _smoke(args: argparse.Namespace, command: str) -> int:
     from lstm_apps.onnx.smoke import run_core_smoke
 
     run_core_smoke(args.out, seed=args.seed)
+    return 0
+
+
+def _serve_demo(args: argparse.Namespace, command: str) -> int:
+    from lstm_apps.serve import demo_url, make_server
+
+    server = make_server(args.port, log=print if args.verbose else None)
+    print(f"serving the demo at {demo_url(server)} (Ctrl-C to stop)", flush=True)
+    with server:
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("stopped")
     return 0
 
 
