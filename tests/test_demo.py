@@ -18,15 +18,17 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_demo_hears_and_sees_what_the_shipped_bundles_do(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The shipped bundles on the shipped samples: 6/6 captions, 5/6 clips and 6/6 stream
-    commands when this was written; the floors leave one miss of margin, no more."""
+    """The shipped bundles on the shipped samples: 4/6 captions (since the caption bundle was
+    retrained on spec-wide backgrounds on 2026-12-01: scene2 and scene5 each take a word
+    from the other object; 99.0% on 2000 test scenes), 5/6 clips and 6/6 stream commands
+    when this was written; the floors leave one miss of margin, no more."""
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "could not run" not in out, out
     captions = out[out.index("== image captions") : out.index("== speech commands")]
     assert re.search(r"ok +scene1\.png +a small green star below a large orange star\n", captions)
     right, images = map(int, re.search(r"(\d+)/(\d+) right, beam", captions).groups())
-    assert images == 6 and right >= 5, captions
+    assert images == 6 and right >= 3, captions
     clips = out[out.index("== speech commands") : out.index("streaming stream.wav")]
     right, n = map(int, re.search(r"(\d+)/(\d+) right", clips).groups())
     assert n == 6 and right >= 4 and clips.count("  ok ") == right, clips
