@@ -102,7 +102,10 @@ async function captionImage(rgb, name) {
   }).flatMap((s, i) => (i ? [" ", s] : [s])));
   setState(text, "done");
   text.dataset.name = name;
-  $("caption-score").textContent = `${name}: log-probability ${c.score.toFixed(4)}, beam ${$("beam").value}${c.finished ? "" : " (unfinished)"}`;
+  const conf = c.confidence === null ? "" : `, confidence ${c.confidence.toFixed(2)}` +
+    (c.confidence < 0.5 ? " (low: the picture may be outside what the model knows)" : "");
+  $("caption-score").textContent = `${name}: log-probability ${c.score.toFixed(4)}${conf}, beam ${$("beam").value}${c.finished ? "" : " (unfinished)"}`;
+  $("caption-score").dataset.confidence = c.confidence ?? "";
 }
 
 /** The image fitted into the canvas, and word i's attention over it (none if i < 0). */

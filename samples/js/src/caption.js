@@ -5,6 +5,7 @@
  *     const cap = await Captioner.load(ort, read);          // or openCaptioner (node.js / web.js)
  *     const c = await cap.caption(rgbImage, { beamSize: 3 });
  *     c.text; c.score; c.attention[i];                       // grid x grid weights of word i
+ *     c.confidence;                      // 0-1 when the bundle has confidence.json, else null
  * @module caption
  */
 import { openSession, readConfig, readVerified } from "./bundle.js";
@@ -30,6 +31,8 @@ const GREEDY = [["images"], ["tokens", "alphas"]];
  * @property {Float32Array[]} attention per word: grid * grid weights, row-major from the top left
  * @property {number} grid cells per side of the attention grid
  * @property {boolean} finished false when maxLen ran out before <end>
+ * @property {number|null} confidence 0-1 (export/README.md "confidence.json"); null when the
+ *   bundle has no confidence.json
  */
 
 export class Captioner {
@@ -53,10 +56,16 @@ export class Captioner {
     const encoder = await open("encoder.onnx", ENCODER);
     const decoder = await open("decoder.onnx", DECODER);
     const greedyGraph = greedy ? await open("greedy.onnx", GREEDY) : null;
-    return new Captioner(ort, config, encoder, decoder, greedyGraph);
+    let calibration = null;
+    if (config.files?.["confidence.json"]) {
+      const bytes = await readVerified(read, config, "confidence.json", verify);
+      calibration = checkCalibration(JSON.parse(new TextDecoder().decode(bytes)));
+    }
+    return new Captioner(ort, config, encoder, decoder, greedyGraph, calibration);
   }
 
-  constructor(ort, config, encoder, decoder, greedyGraph) {
+  constructor(ort, config, encoder, decoder, greedyGraph, calibration = null) {
+    this.calibration = calibration;
     this.ort = ort;
     this.config = config.config;
     this.vocab = config.vocab;
@@ -134,7 +143,35 @@ export class Captioner {
       });
       [hyp] = await beamSearch(step, select, state, opt);
     }
-    return this.toCaption(hyp);
+    return { ...this.toCaption(hyp), confidence: this.confidence(hyp, enc.features) };
+  }
+
+  /**
+   * The contract's confidence of one caption: its token log-probabilities and the whitened
+   * distance of the image's mean encoder feature from the training images'.
+   * @param {import("./search.js").Hypothesis} hyp
+   * @param {object} features encoder `features` tensor (1, K, D)
+   * @returns {number|null}
+   */
+  confidence(hyp, features) {
+    const cal = this.calibration;
+    if (!cal) return null;
+    if (!hyp.finished) return 0;
+    const [, K, D] = features.dims;
+    const f = new Float64Array(D);
+    for (let k = 0; k < K; k++) for (let d = 0; d < D; d++) f[d] += features.data[k * D + d];
+    for (let d = 0; d < D; d++) f[d] = f[d] / K - cal.mean[d];
+    let ss = 0;
+    for (let i = 0; i < D; i++) {
+      let z = 0;
+      for (let d = 0; d < D; d++) z += cal.whiten[i][d] * f[d];
+      ss += z * z;
+    }
+    const lps = hyp.tokenLogprobs;
+    const x = [lps.reduce((a, b) => a + b, 0), Math.min(...lps), Math.log(ss / D + 1e-12)];
+    let u = cal.bias;
+    for (let i = 0; i < 3; i++) u += (cal.weights[i] * (x[i] - cal.center[i])) / cal.scale[i];
+    return 1 / (1 + Math.exp(-u));
   }
 
   /**
@@ -163,6 +200,23 @@ export class Captioner {
     const attention = hyp.alphas.filter((_, i) => keep[i]);
     return { text: words.join(" "), words, tokens, score: hyp.score, attention, grid: this.grid, finished: hyp.finished };
   }
+}
+
+/** confidence.json, checked: the contract's format and the shapes of its numbers. */
+function checkCalibration(cal) {
+  const FEATURES = ["logprob", "min_token_logprob", "log_distance"];
+  const bad = (what) => new ModelFileError(`confidence.json: ${what}`);
+  if (cal?.format !== "lstm-apps caption confidence 1") throw bad("not format 'lstm-apps caption confidence 1'");
+  if (JSON.stringify(cal.features) !== JSON.stringify(FEATURES)) throw bad(`features must be ${FEATURES}`);
+  const D = cal.mean?.length;
+  if (!D || !Array.isArray(cal.whiten) || cal.whiten.length !== D || cal.whiten.some((r) => r.length !== D)) {
+    throw bad("mean (D) and whiten (D x D) do not fit");
+  }
+  for (const key of ["center", "scale", "weights"]) {
+    if (!Array.isArray(cal[key]) || cal[key].length !== 3) throw bad(`${key} must hold 3 numbers`);
+  }
+  if (typeof cal.bias !== "number") throw bad("bias must be a number");
+  return cal;
 }
 
 /** Each row of a float32 tensor `times` times in a row along `axis` (0 or 1). */

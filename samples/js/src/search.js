@@ -19,6 +19,7 @@
  * @property {number} logprob summed token log-probabilities, <end> included when finished
  * @property {number} score logprob / lengthPenalty(tokens + finished)
  * @property {boolean} finished <end> was generated within maxLen
+ * @property {number[]} tokenLogprobs each token's log-probability, <end> last when finished
  */
 
 /** GNMT length penalty ((5 + L) / 6) ** alpha. @param {number} L @param {number} alpha */
@@ -26,9 +27,9 @@ export function lengthPenalty(L, alpha) {
   return ((5 + L) / 6) ** alpha;
 }
 
-function hypothesis(tokens, alphas, logprob, finished, alpha) {
+function hypothesis(tokens, alphas, logprob, finished, alpha, tokenLogprobs) {
   const score = logprob / lengthPenalty(tokens.length + (finished ? 1 : 0), alpha);
-  return { tokens, alphas, logprob, score, finished };
+  return { tokens, alphas, logprob, score, finished, tokenLogprobs };
 }
 
 /**
@@ -39,7 +40,7 @@ function hypothesis(tokens, alphas, logprob, finished, alpha) {
  * @returns {Promise<Hypothesis>}
  */
 export async function greedySearch(step, state, opt) {
-  const tokens = [], alphas = [];
+  const tokens = [], alphas = [], lps = [];
   let token = opt.startId, logprob = 0;
   for (let t = 0; t < opt.maxLen; t++) {
     const out = await step([token], state);
@@ -48,12 +49,13 @@ export async function greedySearch(step, state, opt) {
     let next = 0;
     for (let v = 1; v < V; v++) if (out.logprobs[v] > out.logprobs[next]) next = v;
     logprob += out.logprobs[next];
-    if (next === opt.endId) return hypothesis(tokens, alphas, logprob, true, opt.lengthPenalty ?? 0);
+    lps.push(out.logprobs[next]);
+    if (next === opt.endId) return hypothesis(tokens, alphas, logprob, true, opt.lengthPenalty ?? 0, lps);
     tokens.push(next);
     alphas.push(out.alpha.slice(0, K));
     token = next;
   }
-  return hypothesis(tokens, alphas, logprob, false, opt.lengthPenalty ?? 0);
+  return hypothesis(tokens, alphas, logprob, false, opt.lengthPenalty ?? 0, lps);
 }
 
 /**
@@ -68,7 +70,7 @@ export async function greedySearch(step, state, opt) {
 export async function beamSearch(step, select, state, opt) {
   const B = opt.beamSize, end = opt.endId, alpha = opt.lengthPenalty ?? 0;
   let scores = [0, ...new Array(B - 1).fill(-Infinity)];
-  let beams = Array.from({ length: B }, () => ({ tokens: [], alphas: [] }));
+  let beams = Array.from({ length: B }, () => ({ tokens: [], alphas: [], lps: [] }));
   let last = new Array(B).fill(opt.startId);
   const finished = [];
   const bound = lengthPenalty(opt.maxLen, alpha);
@@ -86,12 +88,14 @@ export async function beamSearch(step, select, state, opt) {
       const s = cand[flat];
       if (s === -Infinity || next.length === B) break;
       const b = Math.floor(flat / V), v = flat % V;
+      const lp = out.logprobs[b * V + v];
       if (v === end) {
-        finished.push(hypothesis(beams[b].tokens, beams[b].alphas, s, true, alpha));
+        finished.push(hypothesis(beams[b].tokens, beams[b].alphas, s, true, alpha, [...beams[b].lps, lp]));
       } else {
         next.push({
           tokens: [...beams[b].tokens, v],
           alphas: [...beams[b].alphas, out.alpha.slice(b * K, (b + 1) * K)],
+          lps: [...beams[b].lps, lp],
         });
         parents.push(b);
         tokens.push(v);
@@ -119,7 +123,7 @@ export async function beamSearch(step, select, state, opt) {
   }
   if (finished.length === 0) {
     return beams
-      .map((h, b) => hypothesis(h.tokens, h.alphas, scores[b], false, alpha))
+      .map((h, b) => hypothesis(h.tokens, h.alphas, scores[b], false, alpha, h.lps))
       .filter((h) => h.logprob > -Infinity)
       .sort((a, b) => b.score - a.score);
   }

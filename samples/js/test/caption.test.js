@@ -57,6 +57,11 @@ for (const [backend, ort] of Object.entries(BACKENDS)) {
           const d = Math.abs(c.score - want.score);
           assert.ok(d <= 1e-4, `score ${c.score} vs ${want.score}`);
           diffs[`${name}_beam${beamSize}_score`] = d;
+          // the bundle's confidence.json, computed as the contract says
+          assert.ok(typeof want.confidence === "number", "the golden captions carry a confidence");
+          const dc = Math.abs(c.confidence - want.confidence);
+          assert.ok(dc <= 1e-4, `confidence ${c.confidence} vs ${want.confidence}`);
+          diffs[`${name}_beam${beamSize}_confidence`] = dc;
           assert.equal(c.attention.length, c.words.length);
           for (const a of c.attention) {
             assert.equal(a.length, cap.grid * cap.grid);
