@@ -78,6 +78,7 @@ def test_the_page_shows_what_the_python_runtime_gives(url: str, tmp_path: Path) 
     assert [c["text"] for c in got["captions"]] == [c.text for c in want]
     for c, w in zip(got["captions"], want, strict=True):
         assert f"log-probability {w.score:.4f}" in c["score"]
+        assert w.confidence is not None and f"confidence {w.confidence:.2f}" in c["score"]
 
     # Chromium's JPEG decoder (libjpeg-turbo) gives PIL's pixels exactly (export/README.md)
     d = got["decoded"]
