@@ -51,17 +51,29 @@ def _calibration(dim: int = 4) -> CaptionCalibration:
 
 
 def test_calibration_round_trip_and_formula() -> None:
-    cal = _calibration()
+    """The contract's formula (export/README.md), written out with a non-symmetric whitening
+    and non-trivial centring: z = whiten @ (mean over cells - mean)."""
+    rng = np.random.default_rng(3)
+    dim = 4
+    cal = CaptionCalibration(
+        mean=rng.normal(size=dim), whiten=np.triu(rng.normal(size=(dim, dim))) + 2 * np.eye(dim),
+        center=np.array([-1.0, -0.5, 0.2]), scale=np.array([2.0, 0.5, 1.5]),
+        weights=np.array([0.7, 1.3, -0.9]), bias=0.25, info={"made": "test"},
+    )  # fmt: skip
     again = CaptionCalibration.from_json(json.loads(json.dumps(cal.to_json())))
-    feats = np.random.default_rng(2).normal(size=(6, 4))
+    feats = rng.normal(size=(6, dim))
     lps = np.log([0.9, 0.8, 0.95])
     got = again.confidence(lps, True, feats)
-    f = feats.mean(0)
-    u = lps.sum() + lps.min() - np.log(np.mean(f * f) + 1e-12) + 0.5
+    f = feats.mean(0) - cal.mean
+    z = np.array([sum(cal.whiten[i, d] * f[d] for d in range(dim)) for i in range(dim)])
+    x = np.array([lps.sum(), lps.min(), np.log(np.mean(z * z) + 1e-12)])
+    u = float(np.sum(cal.weights * (x - cal.center) / cal.scale) + cal.bias)
     assert got == pytest.approx(1 / (1 + np.exp(-u)), rel=1e-12)
     assert again.confidence(lps, False, feats) == 0.0  # never reached <end>
-    far = again.confidence(lps, True, feats * 100)  # further from the training mean
-    assert 0 <= far < got <= 1
+    plain = _calibration()
+    near = plain.confidence(lps, True, feats)
+    far = plain.confidence(lps, True, feats * 100)  # further from the training mean
+    assert 0 <= far < near <= 1
 
 
 @pytest.mark.parametrize(
@@ -73,6 +85,10 @@ def test_calibration_round_trip_and_formula() -> None:
         ({"scale": [1.0, 0.0, 1.0]}, "scale"),
         ({"weights": [1.0, float("nan"), 1.0]}, "weights"),
         ({"bias": "high"}, "bias"),
+        ({"bias": True}, "bias"),
+        ({"features": 5}, "features"),
+        ({"mean": 5}, "mean"),
+        ({"info": "ab"}, "info"),
     ],
 )
 def test_calibration_refuses_bad_files(change: dict[str, object], message: str) -> None:
@@ -93,14 +109,18 @@ def _toy_step(tokens: np.ndarray, state: object) -> tuple[np.ndarray, object, np
 def test_hypotheses_carry_each_tokens_logprob() -> None:
     from lstm_apps.runtime.search import ArrayState
 
+    table = _toy_step(np.arange(5), None)[0].astype(np.float64)  # row: previous word
     state = ArrayState((np.zeros((1, 3, 2), np.float32),), (np.zeros((3, 2, 2), np.float32),), (1,))
-    opts = SearchOptions(beam_size=3, max_len=6, start_id=1, end_id=2)
-    for hyps in [[[h] for h in greedy_search(_toy_step, state, opts)],
-                 beam_search(_toy_step, state, opts)]:  # fmt: skip
-        for h in (h for per_image in hyps for h in per_image):
-            assert len(h.token_logprobs) == len(h.tokens) + h.finished
+    for max_len in (6, 1):  # 1: unfinished captions (greedy: none reaches <end>)
+        opts = SearchOptions(beam_size=3, max_len=max_len, start_id=1, end_id=2)
+        found = [[[h] for h in greedy_search(_toy_step, state, opts)],
+                 beam_search(_toy_step, state, opts)]  # fmt: skip
+        for h in (h for hyps in found for per_image in hyps for h in per_image):
+            said = [*h.tokens, *([2] if h.finished else [])]
+            want = [table[prev, tok] for prev, tok in zip([1, *said], said, strict=False)]
+            np.testing.assert_allclose(h.token_logprobs, want, rtol=0, atol=1e-12)
             assert h.token_logprobs.sum() == pytest.approx(h.logprob, abs=1e-9)
-            assert (h.token_logprobs <= 0).all()
+        assert max_len == 6 or not any(h.finished for p in found[0] for h in p)
 
 
 def test_out_of_domain_images_are_deterministic_and_cover_every_kind() -> None:
@@ -184,6 +204,8 @@ def test_min_confidence_is_checked(cap: Captioner, tmp_path: Path) -> None:
 
 
 def test_a_confidence_json_not_listed_or_broken_is_refused(tmp_path: Path) -> None:
+    from lstm_apps.runtime.manifest import read_config, write_config
+
     broken = tmp_path / "b"
     shutil.copytree(CAPTION, broken)
     (broken / CONFIDENCE_JSON).write_text("{}")
@@ -191,6 +213,14 @@ def test_a_confidence_json_not_listed_or_broken_is_refused(tmp_path: Path) -> No
         Captioner.from_dir(broken)
     with pytest.raises(ModelFileError, match="confidence"):
         Captioner.from_dir(broken, verify=False)
+    slipped = tmp_path / "s"  # a confidence.json put beside a bundle that does not list it
+    shutil.copytree(CAPTION, slipped)
+    config = read_config(slipped)
+    del config["files"][CONFIDENCE_JSON]
+    (slipped / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match=r"confidence\.json"):
+        Captioner.from_dir(slipped, verify=False)
+    assert write_config  # (re-sealing would list it again: that is how calibrate adds it)
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +243,11 @@ def test_calibrate_writes_a_valid_bundle_card_and_golden(
     assert r["fit"] == {"val": 6, "ood": 14, "val_accuracy": r["fit"]["val_accuracy"],
                         "ood_seed": 0}  # fmt: skip
     assert 0 <= r["test"]["auroc_in_vs_out"] <= 1 and r["holdout"]["n"] == 12
+    strict = json.loads(
+        (bundle / CONFIDENCE_JSON).read_text(),
+        parse_constant=lambda c: pytest.fail(f"confidence.json holds {c}: not strict JSON"),
+    )
+    assert strict["info"]["test"]["n"] == 6 and strict["info"]["holdout"]["n"] == 12
     assert (tmp_path / "plot" / "confidence.png").stat().st_size > 10_000
     cap = Captioner.from_dir(bundle)  # digests re-sealed
     assert cap.calibration is not None and cap.calibration.info["train_images"] == 40
@@ -241,3 +276,14 @@ def test_eval_caption_cli_on_a_bundle_writes_report_and_plot(
         evaluate_caption(CAPTION)
     with pytest.raises(InputError, match="neither a caption bundle"):
         evaluate_caption(tmp_path, tiny_data[1])
+    with pytest.raises(InputError, match="limit"):
+        evaluate_caption(CAPTION, tiny_data[1], limit=0)
+
+
+def test_calibrate_refuses_bad_arguments(tiny_data: tuple[Path, Path], tmp_path: Path) -> None:
+    from lstm_apps.runtime.errors import ConfigError
+
+    for bad in ({"beam": 2.5}, {"beam": True}, {"beam": 40}, {"ood_count": 0},
+                {"train_images": 1}, {"limit": 0}):  # fmt: skip
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            calibrate_caption(CAPTION, tiny_data[0], **bad)  # type: ignore[arg-type]

@@ -413,7 +413,9 @@ def test_holdout_style_writes_png_and_jpeg_read_by_the_loader(tmp_path: Path) ->
     assert json.loads((tmp_path / "h" / "generator.json").read_text())["settings"]["style"] == (
         "holdout"
     )
-    with pytest.raises(Exception, match="style"):
+    from lstm_apps.runtime.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="style"):
         S.generate_shapes(tmp_path / "x", count=2, style="fancy", progress=False)
 
 

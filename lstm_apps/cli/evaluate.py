@@ -82,7 +82,7 @@ def add_parser(sub: Any) -> None:
         help="a run only: re-encode as JPEG first, BLEU/CIDEr/accuracy only",
     )
     s.add_argument("--checkpoint", default="best",
-                   help="a run only, with --jpeg: best or last")  # fmt: skip
+                   help="a run only: best or last")  # fmt: skip
     s.add_argument("--out", default=None, help="folder for caption_eval.json and the PNG")
     add_run_device_options(s)
     s.set_defaults(func=_caption)
@@ -153,9 +153,12 @@ def _prior(args: argparse.Namespace, command: str) -> int:
 
 
 def _caption(args: argparse.Namespace, command: str) -> int:
-    if args.jpeg is not None or args.checkpoint != "best":
+    if args.jpeg is not None:
+        from lstm_apps.runtime.errors import ConfigError
         from lstm_apps.train.runs import score_caption_run
 
+        if args.out or args.limit or args.int8:
+            raise ConfigError("--jpeg gives the scores of a run only: drop --out, --limit, --int8")
         r = score_caption_run(
             args.model, split=args.split, beam=args.beam, jpeg=args.jpeg,
             checkpoint=args.checkpoint, data=args.data, device=args.device,
@@ -171,7 +174,7 @@ def _caption(args: argparse.Namespace, command: str) -> int:
     report = evaluate_caption(
         args.model, args.data, split=args.split, beam=args.beam, limit=args.limit,
         int8=args.int8, out_dir=args.out, command=command, device=args.device,
-        precision=args.precision,
+        precision=args.precision, checkpoint=args.checkpoint,
     )  # fmt: skip
     print(format_caption_report(report))
     return 0

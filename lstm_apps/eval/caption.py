@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from lstm_apps.data.shapes_text import (
     content_correct_from_reference,
     parse_caption,
 )
-from lstm_apps.runtime.errors import ConfigError, InputError
+from lstm_apps.runtime.errors import ConfigError, DataFormatError, InputError
 from lstm_apps.runtime.files import write_text_atomic
 
 __all__ = ["SPREAD_BINS", "background_spread", "caption_breakdown", "evaluate_caption",
@@ -84,7 +85,8 @@ def _pairs(truth: Any, hyp: Any) -> tuple[list[tuple[ObjectDesc, ObjectDesc]], b
 
 
 def caption_breakdown(
-    hypotheses: list[list[str]], canonical: list[list[str]], images: npt.NDArray[np.uint8],
+    hypotheses: list[list[str]], canonical: list[list[str]],
+    images: Sequence[npt.NDArray[np.uint8]],
     confidence: list[float | None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The error breakdown (see the module docstring) of shapes captions."""
@@ -158,75 +160,95 @@ def evaluate_caption(
     command: str | None = None,
     device: str = "auto",
     precision: str = "fp32",
+    checkpoint: str = "best",
 ) -> dict[str, Any]:
-    """Caption `split` of `data` (a Karpathy-layout shapes folder; a run defaults to its own)
-    with a bundle or a run; scores, breakdown, and with `out_dir` the JSON and PNG."""
-    from lstm_apps.train.caption_data import load_caption_split
+    """Caption `split` of `data` (a Karpathy-layout folder; a run defaults to its own) with
+    a bundle or a run (its `checkpoint`, best or last); scores, for shapes data the
+    breakdown, and with `out_dir` the JSON and PNG."""
+    from lstm_apps.runtime.errors import ImageInputError
+    from lstm_apps.runtime.image import load_image
+    from lstm_apps.train.caption_data import load_caption_split, split_items
     from lstm_apps.train.caption_eval import caption_scores
 
     if split not in ("train", "val", "test"):
         raise InputError(f"split must be train, val or test, got {split!r}")
     if isinstance(beam, bool) or not isinstance(beam, int) or not 1 <= beam <= 32:
         raise InputError(f"beam must be an int from 1 to 32, got {beam!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InputError(f"limit must be a positive int, got {limit!r}")
     p = Path(model)
     confidence: list[float | None] | None = None
     if _is_bundle(p):
-        from lstm_apps.runtime.caption import Captioner
-
         if device not in ("auto", "cpu") or precision != "fp32":
             raise ConfigError(f"model {p} is a bundle: --device and --precision apply to a run")
         if data is None:
-            raise InputError(f"model {p} is a bundle: pass --data DIR (a shapes folder)")
-        cap = Captioner.from_dir(p, int8=int8, intra_op_threads=1)
-        arrays = load_caption_split(Path(data), split, limit)
-        caps = [c for i in range(0, len(arrays.images), 64)
-                for c in cap.caption(list(arrays.images[i : i + 64]), beam_size=beam)]  # fmt: skip
-        hyps = [c.tokens for c in caps]
-        confidence = [c.confidence for c in caps]
-        images = arrays.images
+            raise InputError(f"model {p} is a bundle: pass --data DIR (a Karpathy-layout folder)")
+        folder = Path(data)
     elif (p / "metrics.json").is_file() or (p / "best").is_dir():
-        from lstm_apps.train.caption import decode_split
-        from lstm_apps.train.engine import Engine, Setup
         from lstm_apps.train.runs import load_caption_run, run_data
 
         if int8:
             raise ConfigError("--int8 applies to a bundle (its *.int8.onnx graphs)")
-        engine = Engine(Setup(device=device, precision=precision))  # type: ignore[arg-type]
-        loaded = load_caption_run(p, "best")
+        loaded = load_caption_run(p, checkpoint)
         folder = run_data(p, data, loaded.metrics)
-        arrays = load_caption_split(folder, split, limit, size=loaded.model.config.image_size)
-        hyps = decode_split(loaded.model.to(engine.device), arrays.images, loaded.vocab, beam,
-                            engine=engine)  # fmt: skip
-        images = load_caption_split(folder, split, limit).images  # stored size, for the border
-        data = folder
     else:
         raise InputError(f"model {p} is neither a caption bundle (encoder.onnx + config.json) "
                          "nor a training run (metrics.json, best/)")  # fmt: skip
-    refs = arrays.captions
-    made = Path(data) / GENERATOR_JSON
+    items = split_items(folder, split, limit)
+    try:  # as stored, any size: what a bundle gets, and whose border gives the spread
+        stored = [load_image(it.image_path) for it in items]
+    except ImageInputError as e:
+        raise DataFormatError(str(e)) from e
+    if _is_bundle(p):
+        from lstm_apps.runtime.caption import Captioner
+
+        cap = Captioner.from_dir(p, int8=int8, intra_op_threads=1)
+        caps = [c for i in range(0, len(stored), 64)
+                for c in cap.caption(stored[i : i + 64], beam_size=beam)]  # fmt: skip
+        hyps = [c.tokens for c in caps]
+        confidence = [c.confidence for c in caps]
+    else:
+        from lstm_apps.train.caption import decode_split
+        from lstm_apps.train.engine import Engine, Setup
+
+        engine = Engine(Setup(device=device, precision=precision))  # type: ignore[arg-type]
+        arrays = load_caption_split(folder, split, limit, size=loaded.model.config.image_size)
+        hyps = decode_split(loaded.model.to(engine.device), arrays.images, loaded.vocab, beam,
+                            engine=engine)  # fmt: skip
+    refs = [it.captions for it in items]
+    made = folder / GENERATOR_JSON
     data_command = json.loads(made.read_text()).get("command") if made.is_file() else None
     report: dict[str, Any] = {
-        "model": str(p), "data": str(data), "split": split, "beam": beam, "int8": int8,
-        **({"command": command} if command else {}),
+        "model": str(p), "data": str(folder), "split": split, "beam": beam, "int8": int8,
+        "backend": "onnxruntime" if _is_bundle(p) else "torch",
+        "n": len(hyps), **({"command": command} if command else {}),
         **({"data_command": data_command} if data_command else {}),
         "scores": caption_scores(hyps, refs),
-        **caption_breakdown(hyps, [r[0] for r in refs], images, confidence),
     }  # fmt: skip
+    canonical = [r[0] for r in refs]
+    if all(parse_caption(c) is not None for c in canonical):  # shapes data: the breakdown
+        report.update(caption_breakdown(hyps, canonical, stored, confidence))
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        report["plot"] = str(_plot(report, out / "caption_confusion.png"))
+        if "by_spread" in report:
+            report["plot"] = str(_plot(report, out / "caption_confusion.png"))
         write_text_atomic(out / "caption_eval.json", json.dumps(report, indent=2) + "\n")
     return report
 
 
 def format_caption_report(r: dict[str, Any]) -> str:
     s = r["scores"]
-    lines = [
+    head = [
         f"{r['model']} on {r['data']} ({r['split']}, {r['n']} images, beam {r['beam']}"
         f"{', int8' if r['int8'] else ''}):",
-        f"  content accuracy {r['content_accuracy']:.2%}   BLEU-4 {s['bleu4']:.3f}   "
-        f"CIDEr {s['cider']:.3f}",
+        f"  BLEU-1 {s['bleu1']:.3f}   BLEU-4 {s['bleu4']:.3f}   CIDEr {s['cider']:.3f}",
+    ]
+    if "by_spread" not in r:  # not shapes captions: no breakdown
+        return "\n".join([*head, *([f"  wrote {r['plot']}"] if "plot" in r else [])])
+    lines = [
+        *head,
+        f"  content accuracy {r['content_accuracy']:.2%}",
         "  by background spread: " + ", ".join(
             f"{k} {v['accuracy']:.1%} (n={v['n']})" for k, v in r["by_spread"].items()
             if v["accuracy"] is not None),

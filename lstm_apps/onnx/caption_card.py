@@ -51,7 +51,8 @@ def evaluation_lines(evaluations: dict[str, dict[str, Any]]) -> list[str]:
             f"{v['accuracy']:.1%} (n={v['n']})" if v["accuracy"] is not None else "-"
             for v in r["by_spread"].values()
         ]
-        kind = "run (torch)" if not r.get("int8") else "int8"
+        kind = {"torch": "run (torch)", "onnxruntime": "bundle"}.get(r.get("backend", ""), "run")
+        kind += " int8" if r.get("int8") else ""
         lines.append(f"| {name} | {kind} | {r['beam']} | {r['n']} | "
                      f"{r['content_accuracy']:.1%} | " + " | ".join(cells) + " |")  # fmt: skip
     lines.append("")

@@ -100,8 +100,9 @@ def _pooled(cap: Any, images: Sequence[np.ndarray]) -> FloatArray:
 
 
 def _captions(cap: Any, images: Sequence[np.ndarray], beam: int, conf: CaptionCalibration | None,
-              desc: str) -> tuple[list[list[str]], FloatArray]:  # fmt: skip
-    """Tokens and features (N, 3) of every image's caption (features need `conf`'s mean)."""
+              desc: str) -> tuple[list[list[str]], FloatArray, npt.NDArray[np.bool_]]:  # fmt: skip
+    """Tokens, features (N, 3) and whether each caption finished (an unfinished one has
+    confidence 0 in the runtime: it is left out of the fit)."""
     from lstm_apps.runtime.search import SearchOptions, search
     from lstm_apps.train.loop import progress
 
@@ -109,14 +110,16 @@ def _captions(cap: Any, images: Sequence[np.ndarray], beam: int, conf: CaptionCa
                          end_id=cap.spec.vocab.end_id)  # fmt: skip
     tokens: list[list[str]] = []
     feats: list[FloatArray] = []
+    done: list[bool] = []
     for i in progress(range(0, len(images), 64), desc=desc, unit="batch"):
         state = cap.encode(list(images[i : i + 64]))
         dist = conf.log_distance(state.per_image[0]) if conf is not None else None
         for k, hyp in enumerate(search(cap.step, state, opts)):
             tokens.append([cap.itos[t] for t in hyp.tokens if t not in cap._hidden])
-            lps = hyp.token_logprobs if hyp.finished else np.array([-1e3])
+            lps = hyp.token_logprobs if len(hyp.token_logprobs) else np.zeros(1)
             feats.append(caption_features(lps, float(dist[k]) if dist is not None else 0.0))
-    return tokens, np.stack(feats)
+            done.append(hyp.finished)
+    return tokens, np.stack(feats), np.array(done)
 
 
 def _correct(tokens: list[list[str]], refs: list[list[str]]) -> npt.NDArray[np.bool_]:
@@ -149,7 +152,13 @@ def calibrate_caption(
 
     start = time.perf_counter()
     bundle, data = Path(bundle), Path(data)
-    if not 1 <= beam <= 32:
+    for name, value, low in (("beam", beam, 1), ("train_images", train_images, 2),
+                             ("ood_count", ood_count, 1), ("limit", limit, 1)):  # fmt: skip
+        if value is None and name in ("ood_count", "limit"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{name} must be an int >= {low}, got {value!r}")
+    if beam > 32:
         raise ConfigError(f"beam must be 1-32, got {beam}")
     cap = Captioner.from_dir(bundle, intra_op_threads=1)
     size = cap.spec.image_size
@@ -163,28 +172,34 @@ def calibrate_caption(
     raw = CaptionCalibration(mean, whiten, np.zeros(n_feat), np.ones(n_feat), np.zeros(n_feat),
                              0.0, {})  # fmt: skip
     val = split("val")
-    val_tok, val_x = _captions(cap, list(val.images), beam, raw, "val captions")
+    val_tok, val_x, val_done = _captions(cap, list(val.images), beam, raw, "val captions")
     val_ok = _correct(val_tok, [c[0] for c in val.captions])
-    n_ood = ood_count or len(val_tok)
+    n_ood = ood_count if ood_count is not None else len(val_tok)
     ood_fit, _ = ood_images(n_ood, seed=0)
-    _, ood_fit_x = _captions(cap, list(ood_fit), beam, raw, "out-of-domain (fit)")
-    x = np.concatenate([val_x, ood_fit_x])
-    y = np.concatenate([val_ok.astype(np.float64), np.zeros(len(ood_fit_x))])
+    _, ood_fit_x, ood_fit_done = _captions(cap, list(ood_fit), beam, raw, "out-of-domain (fit)")
+    x = np.concatenate([val_x[val_done], ood_fit_x[ood_fit_done]])
+    y = np.concatenate([val_ok[val_done].astype(np.float64), np.zeros(int(ood_fit_done.sum()))])
+    if len(np.unique(y)) < 2:
+        raise ConfigError(
+            f"calibrate caption: the fit needs right and wrong captions; {len(y)} finished "
+            f"captions are all {'right' if y.mean() > 0.5 else 'wrong'} (more --limit?)"
+        )
     center, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
     weights, bias = fit_logistic((x - center) / scale, y)
     conf = CaptionCalibration(mean, whiten, center, scale, weights, bias, {})
 
     test = split("test")
-    test_tok, test_x = _captions(cap, list(test.images), beam, raw, "test captions")
+    test_tok, test_x, test_done = _captions(cap, list(test.images), beam, raw, "test captions")
     test_ok = _correct(test_tok, [c[0] for c in test.captions])
-    test_c = conf.score(test_x)
+    test_c = np.where(test_done, conf.score(test_x), 0.0)  # as the runtime: 0 if unfinished
     ood_eval, kinds = ood_images(n_ood, seed=1)
-    _, ood_x = _captions(cap, list(ood_eval), beam, raw, "out-of-domain (report)")
-    ood_c = conf.score(ood_x)
+    _, ood_x, ood_done = _captions(cap, list(ood_eval), beam, raw, "out-of-domain (report)")
+    ood_c = np.where(ood_done, conf.score(ood_x), 0.0)
     kinds_a = np.array(kinds)
     report: dict[str, Any] = {
-        "command": command, "beam": beam, "fit": {"val": len(val_tok), "ood": len(ood_fit_x),
-        "val_accuracy": float(val_ok.mean()), "ood_seed": 0}, "train_images": len(train.images),
+        "command": command, "beam": beam, "fit": {"val": int(val_done.sum()),
+        "ood": int(ood_fit_done.sum()), "val_accuracy": float(val_ok.mean()), "ood_seed": 0},
+        "train_images": len(train.images),
         "test": _scores(test_ok, test_c, ood_c), "ood_seed": 1, "ood_per_kind": {
             k: {"n": int((kinds_a == k).sum()), "auroc": auroc(test_c, ood_c[kinds_a == k]),
                 "mean_confidence": float(ood_c[kinds_a == k].mean())}
@@ -194,9 +209,9 @@ def calibrate_caption(
     hold_c = hold_ok = None
     if holdout is not None:
         held = split("test", Path(holdout))
-        hold_tok, hold_x = _captions(cap, list(held.images), beam, raw, "holdout captions")
+        hold_tok, hold_x, hold_done = _captions(cap, list(held.images), beam, raw, "holdout")
         hold_ok = _correct(hold_tok, [c[0] for c in held.captions])
-        hold_c = conf.score(hold_x)
+        hold_c = np.where(hold_done, conf.score(hold_x), 0.0)
         report["holdout"] = {"data": str(holdout), **_scores(hold_ok, hold_c, ood_c)}
     report["seconds"] = time.perf_counter() - start
     conf = CaptionCalibration(mean, whiten, center, scale, weights, bias, report)
@@ -206,7 +221,8 @@ def calibrate_caption(
                      hold_ok, hold_c, bundle)  # fmt: skip
         report["plot"] = str(plot)
     with updated_bundle(bundle, drop=(CONFIDENCE_JSON, GOLDEN)) as tmp:
-        (tmp / CONFIDENCE_JSON).write_text(json.dumps(conf.to_json()) + "\n", encoding="utf-8")
+        text = json.dumps(_finite(conf.to_json()), allow_nan=False)  # strict JSON for any port
+        (tmp / CONFIDENCE_JSON).write_text(text + "\n", encoding="utf-8")
         if (bundle / GOLDEN).is_dir():  # its captions now carry a confidence
             meta = {k: v for k, v in read_config(bundle).items() if k != "files"}
             write_config(tmp, meta)  # lists confidence.json for the golden writer's loader
@@ -218,6 +234,21 @@ def calibrate_caption(
         card = (tmp / "MODEL_CARD.md").read_text().split("\n" + CARD_TITLE)[0].rstrip("\n")
         (tmp / "MODEL_CARD.md").write_text(card + "\n\n" + _card(report) + "\n")
     return report
+
+
+def _finite(obj: Any) -> Any:
+    """NaN (an AUROC with one class empty) as None, so the file is strict JSON."""
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _fmt(v: float | None, spec: str = ".3f") -> str:
+    return "-" if v is None or not np.isfinite(v) else format(v, spec)
 
 
 def _scores(ok: npt.NDArray[np.bool_], c: FloatArray, ood_c: FloatArray) -> dict[str, Any]:
@@ -238,8 +269,8 @@ def _card(r: dict[str, Any]) -> str:
     def row(name: str, s: dict[str, Any]) -> str:
         t = s["thresholds"]["0.5"]
         acc = t["accuracy_kept"]
-        return (f"| {name} | {s['n']} | {s['accuracy']:.1%} | {s['auroc_right_vs_wrong']:.3f} | "
-                f"{s['auroc_in_vs_out']:.3f} | {t['kept']:.1%} | "
+        return (f"| {name} | {s['n']} | {s['accuracy']:.1%} | {_fmt(s['auroc_right_vs_wrong'])} | "
+                f"{_fmt(s['auroc_in_vs_out'])} | {t['kept']:.1%} | "
                 f"{'-' if acc is None else f'{acc:.1%}'} | {t['ood_kept']:.1%} |")  # fmt: skip
 
     lines = [
@@ -262,11 +293,12 @@ def _card(r: dict[str, Any]) -> str:
         lines.append(row("holdout renderer", r["holdout"]))
     lines += ["", "AUROC own test vs each out-of-domain kind:", "",
               "| kind | n | AUROC | mean confidence |", "|---|---|---|---|"]  # fmt: skip
-    lines += [f"| {k} | {v['n']} | {v['auroc']:.3f} | {v['mean_confidence']:.3f} |"
+    lines += [f"| {k} | {v['n']} | {_fmt(v['auroc'])} | {v['mean_confidence']:.3f} |"
               for k, v in r["ood_per_kind"].items()]  # fmt: skip
     lines += ["", "`Captioner.caption(images, min_confidence=0.5)` marks captions below it "
-              "(`Caption.rejected`). The computation, for other runtimes: export/README.md, "
-              "\"Caption confidence\"."]  # fmt: skip
+              "(`Caption.rejected`). Fitted on fp32 captions at this beam; int8 graphs and other "
+              "beams use the same numbers, not calibrated apart. The computation, for other "
+              "runtimes: export/README.md, \"`confidence.json`\"."]  # fmt: skip
     return "\n".join(lines)
 
 

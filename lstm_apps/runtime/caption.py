@@ -240,9 +240,8 @@ class Captioner:
                 f"{MAX_LENGTH_PENALTY:g}, got {length_penalty!r}"
             )
         if min_confidence is not None:
-            number = isinstance(min_confidence, (int, float, np.floating)) and not isinstance(
-                min_confidence, bool
-            )
+            number = isinstance(min_confidence, (int, float, np.integer, np.floating))
+            number = number and not isinstance(min_confidence, (bool, np.bool_))
             if not number or not 0 <= min_confidence <= 1:
                 raise InputError(
                     f"Captioner.caption: min_confidence must be a number from 0 to 1, got "

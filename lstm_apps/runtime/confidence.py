@@ -59,11 +59,16 @@ class CaptionCalibration:
 
     @classmethod
     def from_json(cls, obj: Any, where: str = CONFIDENCE_JSON) -> CaptionCalibration:
+        """Check a parsed confidence.json; anything off is a ModelFileError naming the key."""
+
         def arr(key: str, shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
+            value = obj.get(key)
+            if isinstance(value, bool) or not isinstance(value, (list, int, float)):
+                raise ModelFileError(f"{where}: {key!r} missing or not numbers")
             try:
-                a = np.asarray(obj[key], dtype=np.float64)
-            except (KeyError, TypeError, ValueError) as e:
-                raise ModelFileError(f"{where}: {key!r} missing or not numbers ({e})") from e
+                a = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError) as e:
+                raise ModelFileError(f"{where}: {key!r} is not numbers ({e})") from e
             if a.shape != shape or not np.isfinite(a).all():
                 raise ModelFileError(
                     f"{where}: {key!r} must be finite, shape {shape}, got {a.shape}"
@@ -72,20 +77,23 @@ class CaptionCalibration:
 
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
             raise ModelFileError(f"{where}: not a caption confidence file (format {FORMAT!r})")
-        if tuple(obj.get("features", ())) != CONFIDENCE_FEATURES:
+        features = obj.get("features")
+        if not isinstance(features, list) or tuple(features) != CONFIDENCE_FEATURES:
             raise ModelFileError(f"{where}: features must be {list(CONFIDENCE_FEATURES)}")
-        mean = arr("mean", (len(obj.get("mean", [])),))
-        if mean.size == 0:
-            raise ModelFileError(f"{where}: 'mean' is empty")
+        mean_list = obj.get("mean")
+        if not isinstance(mean_list, list) or not mean_list:
+            raise ModelFileError(f"{where}: 'mean' must be a non-empty list of numbers")
+        mean = arr("mean", (len(mean_list),))
+        info = obj.get("info", {})
+        if not isinstance(info, dict):
+            raise ModelFileError(f"{where}: 'info' must be an object")
         n = len(CONFIDENCE_FEATURES)
-        bias = arr("bias", ())
         scale = arr("scale", (n,))
         if (scale <= 0).any():
             raise ModelFileError(f"{where}: 'scale' must be positive")
         return cls(
             mean=mean, whiten=arr("whiten", (mean.size, mean.size)), center=arr("center", (n,)),
-            scale=scale, weights=arr("weights", (n,)), bias=float(bias),
-            info=dict(obj.get("info", {})),
+            scale=scale, weights=arr("weights", (n,)), bias=float(arr("bias", ())), info=info,
         )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:

@@ -212,10 +212,15 @@ function checkCalibration(cal) {
   if (!D || !Array.isArray(cal.whiten) || cal.whiten.length !== D || cal.whiten.some((r) => r.length !== D)) {
     throw bad("mean (D) and whiten (D x D) do not fit");
   }
+  const finite = (v) => typeof v === "number" && Number.isFinite(v);
   for (const key of ["center", "scale", "weights"]) {
-    if (!Array.isArray(cal[key]) || cal[key].length !== 3) throw bad(`${key} must hold 3 numbers`);
+    if (!Array.isArray(cal[key]) || cal[key].length !== 3 || !cal[key].every(finite)) {
+      throw bad(`${key} must hold 3 finite numbers`);
+    }
   }
-  if (typeof cal.bias !== "number") throw bad("bias must be a number");
+  if (!cal.scale.every((v) => v > 0)) throw bad("scale must be positive");
+  if (!cal.mean.every(finite) || !cal.whiten.every((r) => r.every(finite))) throw bad("mean and whiten must be finite numbers");
+  if (!finite(cal.bias)) throw bad("bias must be a finite number");
   return cal;
 }
 
