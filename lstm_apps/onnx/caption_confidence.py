@@ -179,13 +179,16 @@ def calibrate_caption(
     _, ood_fit_x, ood_fit_done = _captions(cap, list(ood_fit), beam, raw, "out-of-domain (fit)")
     x = np.concatenate([val_x[val_done], ood_fit_x[ood_fit_done]])
     y = np.concatenate([val_ok[val_done].astype(np.float64), np.zeros(int(ood_fit_done.sum()))])
-    if len(np.unique(y)) < 2:
-        raise ConfigError(
-            f"calibrate caption: the fit needs right and wrong captions; {len(y)} finished "
-            f"captions are all {'right' if y.mean() > 0.5 else 'wrong'} (more --limit?)"
-        )
     center, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
-    weights, bias = fit_logistic((x - center) / scale, y)
+    degenerate = len(np.unique(y)) < 2  # e.g. a one-epoch model: every caption wrong
+    if degenerate:  # nothing to separate: a constant confidence, the observed rate
+        rate = float(np.clip((y.sum() + 0.5) / (len(y) + 1.0), 1e-3, 1 - 1e-3))
+        weights, bias = np.zeros(3), float(np.log(rate / (1 - rate)))
+        print(f"calibrate caption: all {len(y)} fitted captions are "
+              f"{'right' if y.mean() > 0.5 else 'wrong'}; the confidence is a constant "
+              f"{rate:.3f} (train longer, or give more images)", flush=True)  # fmt: skip
+    else:
+        weights, bias = fit_logistic((x - center) / scale, y)
     conf = CaptionCalibration(mean, whiten, center, scale, weights, bias, {})
 
     test = split("test")
@@ -199,7 +202,7 @@ def calibrate_caption(
     report: dict[str, Any] = {
         "command": command, "beam": beam, "fit": {"val": int(val_done.sum()),
         "ood": int(ood_fit_done.sum()), "val_accuracy": float(val_ok.mean()), "ood_seed": 0},
-        "train_images": len(train.images),
+        "train_images": len(train.images), "degenerate": degenerate,
         "test": _scores(test_ok, test_c, ood_c), "ood_seed": 1, "ood_per_kind": {
             k: {"n": int((kinds_a == k).sum()), "auroc": auroc(test_c, ood_c[kinds_a == k]),
                 "mean_confidence": float(ood_c[kinds_a == k].mean())}
