@@ -272,26 +272,14 @@ def format_caption_report(r: dict[str, Any]) -> str:
 
 
 def _plot(r: dict[str, Any], path: Path) -> Path:
-    from lstm_apps.eval.plots import _pyplot, _save
+    from lstm_apps.eval.plots import draw_confusion, pyplot, save_figure
 
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2),
-                             gridspec_kw={"width_ratios": [1, 1.5, 1.2]})  # fmt: skip
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1, 1.5, 1.2]})
     for ax, f in zip(axes[:2], ("size", "shape"), strict=True):
-        m = np.array(r["confusion"][f]["counts"])
-        labels = r["confusion"][f]["labels"]
-        rates = m / np.maximum(m.sum(1, keepdims=True), 1)
-        ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-        ax.set_yticks(range(len(labels)), labels)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
+        m = r["confusion"][f]
+        draw_confusion(ax, np.array(m["counts"]), m["labels"], rotation=30, fontsize=8)
         ax.set_title(f"{f} (matched objects)", fontsize=10)
-        for i in range(len(labels)):
-            for j in range(len(labels)):
-                if m[i, j]:
-                    ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=8,
-                            color="white" if rates[i, j] > 0.5 else "black")  # fmt: skip
     ax = axes[2]
     names = [k for k, v in r["by_spread"].items() if v["accuracy"] is not None]
     accs = [100 * r["by_spread"][k]["accuracy"] for k in names]
@@ -311,5 +299,5 @@ def _plot(r: dict[str, Any], path: Path) -> Path:
     fig.suptitle(f"{r['model']} on {r['data']} ({r['split']}, beam {r['beam']}): "
                  f"{r['content_accuracy']:.1%}", fontsize=10)  # fmt: skip
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return path

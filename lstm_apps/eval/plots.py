@@ -18,7 +18,7 @@ from lstm_apps.runtime.errors import DependencyError
 from lstm_apps.runtime.files import atomic_file
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     try:
         import matplotlib
     except ImportError as e:  # pragma: no cover - depends on the install
@@ -31,11 +31,33 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path) -> None:
-    plt = _pyplot()
+def save_figure(fig: Any, path: Path) -> None:
+    plt = pyplot()
     with atomic_file(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+
+
+def draw_confusion(
+    ax: Any, conf: npt.NDArray[np.integer[Any]], labels: Sequence[str], *, rotation: int = 60,
+    fontsize: int = 7,
+) -> Any:  # fmt: skip
+    """conf (C, C) counts, rows true and columns predicted, on `ax`: cells shaded by the
+    row's rate, the count written in every non-empty cell. Returns the image (colorbar)."""
+    conf = np.asarray(conf)
+    rates = conf / np.maximum(conf.sum(1, keepdims=True), 1)
+    im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=rotation, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if conf[i, j]:
+                color = "white" if rates[i, j] > 0.5 else "black"
+                ax.text(j, i, str(conf[i, j]), ha="center", va="center", fontsize=fontsize,
+                        color=color)  # fmt: skip
+    return im
 
 
 def plot_confusion(
@@ -43,25 +65,14 @@ def plot_confusion(
 ) -> Path:
     """conf (C, C) counts, rows true and columns predicted -> a PNG at `path`: cells shaded
     by the row's rate, the count written in every non-empty cell."""
-    plt = _pyplot()
-    conf = np.asarray(conf)
-    rates = conf / np.maximum(conf.sum(1, keepdims=True), 1)
+    plt = pyplot()
     size = max(5.0, 0.5 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=(size + 1, size))
-    im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    im = draw_confusion(ax, conf, labels)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
-    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
     ax.set_title(title, fontsize=10)
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            if conf[i, j]:
-                color = "white" if rates[i, j] > 0.5 else "black"
-                ax.text(j, i, str(conf[i, j]), ha="center", va="center", fontsize=7, color=color)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return path
 
 
@@ -77,7 +88,7 @@ def plot_threshold_curve(
     """Recall against false alarms per hour of noise (left) and per non-command word
     (right), one point per threshold, the operating point (threshold, recall, FA/h,
     FA/word) starred. A panel whose x values are all missing says so instead."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True)
     panels = (
         (axes[0], fa_per_hour, operating[2], "false alarms per hour (noise only)", True),
@@ -110,5 +121,5 @@ def plot_threshold_curve(
     axes[0].set_ylim(-0.02, 1.02)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return path

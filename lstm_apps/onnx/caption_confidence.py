@@ -307,9 +307,9 @@ def _card(r: dict[str, Any]) -> str:
 
 def _plot(path: Path, ok: Any, c: FloatArray, ood_c: FloatArray, kinds: Any, hold_ok: Any,
           hold_c: FloatArray | None, bundle: Path) -> Path:  # fmt: skip
-    from lstm_apps.eval.plots import _pyplot, _save
+    from lstm_apps.eval.plots import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     bins = np.linspace(0, 1, 26)
     groups = [(c[ok], "own test, right"), (c[~ok], "own test, wrong")]
@@ -327,5 +327,5 @@ def _plot(path: Path, ok: Any, c: FloatArray, ood_c: FloatArray, kinds: Any, hol
     ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    _save(fig, path)
+    save_figure(fig, path)
     return path
