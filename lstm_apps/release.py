@@ -251,7 +251,7 @@ def _export_step(
     return Step("export", argv, bundle / "MODEL_CARD.md", call, _join(argv))
 
 
-KOKORO_SPEAKERS = 40
+KOKORO_SPEAKERS = 120
 """Kokoro voice blends in the speech training data (about 0.5 s of CPU per clip)."""
 HELDOUT_VOICE = "en-gb-scotland"
 """The eSpeak voice (all its variants) kept out of the speech training data: the held-out
@@ -288,22 +288,31 @@ def release(
                     shutil.rmtree(folder)
         spent[kind] = {}
         # The data steps stand alone; training builds on all of them, and the evaluations
-        # and the export on the training: a step that runs makes those after it run too.
-        redo = False
+        # and the export on the training: a step that runs makes those after it run too,
+        # and so does an earlier step's output that is newer than its own (a data folder
+        # made again or swapped in by hand after the training).
+        redo, newest = False, 0.0
         for step in steps:
             print(f"\n[release {kind}: {step.name}] {step.command}", flush=True)
-            stale = redo and not step.name.startswith("data")
+            made_at = step.done.stat().st_mtime if step.done.is_file() else 0.0
+            older = made_at < newest
+            stale = (redo or older) and not step.name.startswith("data")
+            if older and not redo and step.finished():
+                print("  an earlier step's output is newer than this step's: redone", flush=True)
+            newest = max(newest, made_at)
             if not stale and step.name != "export" and step.finished():
                 made = time.strftime("%Y-%m-%d %H:%M", time.localtime(step.done.stat().st_mtime))
                 print(f"  already done ({step.done}, {made}): kept; --fresh redoes it", flush=True)
                 continue
-            if step.name == "train" and redo and step.done.parent.exists():
+            if step.name == "train" and stale and step.done.parent.exists():
                 print(f"  its data changed: deleting the old run {step.done.parent}", flush=True)
                 shutil.rmtree(step.done.parent)
             redo = True
             start = time.perf_counter()
             step.run()  # raises on failure: the header above names the step
             spent[kind][step.name] = time.perf_counter() - start
+            if step.done.is_file():
+                newest = max(newest, step.done.stat().st_mtime)
         size = sum(p.stat().st_size for p in (out / kind).rglob("*") if p.is_file())
         print(f"  {out / kind}: {size / 1e6:.1f} MB, card: {out / kind / 'MODEL_CARD.md'}")
     print("\nrelease done: " + ", ".join(

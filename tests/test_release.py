@@ -76,6 +76,26 @@ def test_release_remakes_one_data_folder_and_what_builds_on_it(
     assert "its data changed: deleting the old run" in printed
 
 
+def test_release_redoes_what_builds_on_a_data_folder_newer_than_the_training(
+    released: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a data folder made again (or swapped in by hand) with the same command: the
+    # training's recorded command still matches, but it was trained on older data
+    import os
+    import time
+
+    work, out = released / "work", released / "out"
+    metrics = (work / "runs" / "caption" / "metrics.json").stat().st_mtime_ns
+    now = time.time()
+    os.utime(work / "data" / "caption" / "generator.json", (now, now))
+    assert main(["release", "--quick", "--only", "caption", "--work", str(work),
+                 "--out", str(out)]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "an earlier step's output is newer than this step's: redone" in printed
+    assert printed.count("already done (") == 2  # the two data folders
+    assert (work / "runs" / "caption" / "metrics.json").stat().st_mtime_ns != metrics
+
+
 def test_release_refuses_a_data_folder_made_differently(
     released: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
