@@ -81,12 +81,13 @@ def run(options: BenchOptions, log: Any = print) -> dict[str, Any]:
                         from lstm_apps.bench.streams import bench_streams
 
                         bench_streams(speech, settings, options.stream_counts, record)
-                    f = measure_floor(clip_products(speech.net), work / "clip.npz", threads,
-                                      settings.repeats, settings.warmup)  # fmt: skip
-                    row = {"model": "speech", "case": "clip", "batch": 1, "threads": threads,
-                           "backend": "floor", **f}  # fmt: skip
-                    results.append(row)
-                    log(_line(row, Timing(**{k: f[k] for k in Timing.__dataclass_fields__})))
+                    for batch in options.speech_batches:
+                        f = measure_floor(clip_products(speech.net, batch), work / "clip.npz",
+                                          threads, settings.repeats, settings.warmup)  # fmt: skip
+                        row = {"model": "speech", "case": "clip", "batch": batch,
+                               "threads": threads, "backend": "floor", **f}  # fmt: skip
+                        results.append(row)
+                        log(_line(row, Timing(**{k: f[k] for k in Timing.__dataclass_fields__})))
                 if caption is not None:
                     from lstm_apps.bench.caption import bench_caption
 
