@@ -128,3 +128,21 @@ def test_caption_int8_pair_keeps_its_card_accuracy_on_fresh_scenes(tmp_path: Pat
     accuracy = float(np.mean([content_correct_from_reference(c.tokens, it.captions[0])
                               for c, it in zip(captions, items, strict=True)]))  # fmt: skip
     assert accuracy >= _floor(float(int8_card) / 100, len(items)), accuracy
+
+
+def test_speech_card_says_why_a_kokoro_recipe_is_over_the_release_budget() -> None:
+    from lstm_apps.onnx.speech_card import RELEASE_BUDGET_MINUTES, release_time_lines
+
+    def metrics(kokoro: int, train_seconds: float) -> dict[str, object]:
+        gen = {"settings": {"kokoro": kokoro}, "clips": 952 * 30, "speakers_used": 952}
+        return {"data_generator": gen, "train_seconds": train_seconds}
+
+    (line,) = release_time_lines(metrics(120, 1912.0))
+    assert f"{RELEASE_BUDGET_MINUTES}-minute budget" in line and "120 Kokoro speakers" in line
+    assert "training 32 min" in line
+    assert release_time_lines(metrics(0, 5000.0)) == []  # no Kokoro: nothing to explain
+    assert release_time_lines(metrics(1, 60.0)) == []  # within the budget
+    assert release_time_lines({}) == []  # data made elsewhere
+    # the shipped recipe (120 Kokoro speakers) needs it, and its card says it
+    card = _card("speech")
+    assert "and 120 Kokoro voice blends" in card and "- release time: more than" in card

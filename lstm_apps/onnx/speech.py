@@ -36,7 +36,7 @@ from lstm_apps.onnx.card import (
 )
 from lstm_apps.onnx.export import add_metadata, export_onnx
 from lstm_apps.onnx.golden import write_speech_golden
-from lstm_apps.onnx.speech_card import results_lines
+from lstm_apps.onnx.speech_card import release_time_lines, results_lines
 from lstm_apps.runtime.detect import DetectorConfig, softmax
 from lstm_apps.runtime.errors import ParityError
 from lstm_apps.runtime.files import atomic_dir
@@ -143,6 +143,7 @@ def model_card(
             f"{tc.get('epochs')} epochs, batch {tc.get('batch_size')}, AdamW lr {tc.get('lr')})",
             f"- training wall time: {metrics.get('train_seconds', 0) / 60:.1f} min on this "
             "machine's 2 CPU cores",
+            *release_time_lines(metrics),
             f"- parameters: {metrics.get('parameters', 0):,}",
             "",
             *results_lines(metrics, evaluations or {}),
