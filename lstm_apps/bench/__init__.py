@@ -11,7 +11,7 @@ Speech: a 1 s clip at batch 1, 8, 32; a stream in 100 ms chunks (latency per chu
 the real-time factor); 64, 512 and 2048 streams at once on one core (`StreamBatch`)
 against one call per stream. Captions: the encoder, one decoder step, a 20-word greedy caption
 and beam 3, at batch 1 and 16. Each against PyTorch eager, onnxruntime fp32 and int8;
-floors for one decoder step and one clip; peak RSS of the API per model; file sizes.
+floors for one decoder step and for clips at every batch; peak RSS of the API per model; file sizes.
 Where the weights come from: `sources.py`. How a number is taken: `timing.py`.
 
 Importing this package does not import torch (the memory child lives here too).
