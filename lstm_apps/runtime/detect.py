@@ -243,7 +243,12 @@ class Detector:
             acc += buf[j : j + n]
         smooth = np.divide(acc, np.float32(self._window), out=acc)  # (n, live classes)
         self._history = buf[n:]
-        best = smooth.max(axis=1).tolist()
+        top = smooth.max(axis=1)
+        # Idle (no bump or ignore run open) and no score reaching the threshold: no frame
+        # can change anything but the history, so skipping them is exact (as in push_many).
+        if self._mode == _IDLE and not top.max() >= self._threshold:
+            return []
+        best = top.tolist()
         which = self._live[smooth.argmax(axis=1)].tolist()
         out: list[Detection] = []
         for i, (score, label) in enumerate(zip(best, which, strict=True)):

@@ -81,7 +81,8 @@ class StreamModel:
         """`run`, then the cell clip a live stream applies after every call (CELL_LIMIT):
         the step CommandStream, StreamBatch and the golden vectors all take."""
         z, new = self.run(chunk, state, check=check)
-        np.clip(new.c, -CELL_LIMIT, CELL_LIMIT, out=new.c)
+        c = new.c  # np.clip without its Python wrapper (5 us of a 200 us chunk): same values
+        np.minimum(np.maximum(c, -CELL_LIMIT, out=c), CELL_LIMIT, out=c)
         return z, new
 
     def logits(self, audio: npt.NDArray[np.float32], chunk: int) -> npt.NDArray[np.float32]:
