@@ -263,6 +263,18 @@ def _join(argv: list[str]) -> str:
     return shlex.join(["lstm-apps", *argv])
 
 
+def _made_at(step: Step) -> float | None:
+    """When `step`'s output was last written: its done file's time, or for a training that
+    was interrupted (no metrics.json yet) its last/ checkpoint's, which it resumes from;
+    None when it has not run at all."""
+    if step.done.is_file():
+        return step.done.stat().st_mtime
+    last = step.done.parent / "last"
+    if step.name == "train" and last.exists():
+        return last.stat().st_mtime
+    return None
+
+
 def release(
     kinds: tuple[str, ...] = ("speech", "caption"),
     *,
@@ -295,12 +307,12 @@ def release(
         redo, newest = False, 0.0
         for step in steps:
             print(f"\n[release {kind}: {step.name}] {step.command}", flush=True)
-            made_at = step.done.stat().st_mtime if step.done.is_file() else 0.0
-            older = made_at < newest
+            made_at = _made_at(step)
+            older = made_at is not None and made_at < newest
             stale = (redo or older) and not step.name.startswith("data")
-            if older and not redo and step.finished():
+            if stale and not redo:
                 print("  an earlier step's output is newer than this step's: redone", flush=True)
-            newest = max(newest, made_at)
+            newest = max(newest, made_at or 0.0)
             if not stale and step.name != "export" and step.finished():
                 made = time.strftime("%Y-%m-%d %H:%M", time.localtime(step.done.stat().st_mtime))
                 print(f"  already done ({step.done}, {made}): kept; --fresh redoes it", flush=True)

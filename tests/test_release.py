@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -94,6 +96,55 @@ def test_release_redoes_what_builds_on_a_data_folder_newer_than_the_training(
     assert "an earlier step's output is newer than this step's: redone" in printed
     assert printed.count("already done (") == 2  # the two data folders
     assert (work / "runs" / "caption" / "metrics.json").stat().st_mtime_ns != metrics
+
+
+def _fake_plan(root: Path, fit: Any) -> list[Any]:
+    """A data step and a training step that write what the real ones write."""
+    from lstm_apps.release import _recorded
+
+    data, run = root / "data", root / "run"
+
+    def make_data(command: str) -> None:
+        data.mkdir(parents=True, exist_ok=True)
+        (data / "generator.json").write_text(json.dumps({"command": command}, indent=2))
+
+    return [_recorded("data", ["data"], data / "generator.json", make_data),
+            _recorded("train", ["train"], run / "metrics.json", partial(fit, run))]  # fmt: skip
+
+
+def test_release_resumes_an_interrupted_training_and_redoes_one_on_newer_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import time
+
+    import lstm_apps.release as release_module
+
+    starts: list[str] = []
+
+    def fit(run: Path, command: str, stop: list[bool]) -> None:
+        starts.append("resumed" if (run / "last").exists() else "fresh")
+        (run / "last").mkdir(parents=True, exist_ok=True)  # an epoch's checkpoint
+        if stop:
+            raise KeyboardInterrupt
+        (run / "metrics.json").write_text(json.dumps({"command": command}, indent=2))
+
+    stop = [True]
+    steps = _fake_plan(tmp_path, partial(fit, stop=stop))
+    monkeypatch.setattr(release_module, "plan", lambda *a, **k: steps)
+    (tmp_path / "out" / "speech").mkdir(parents=True)
+    with pytest.raises(KeyboardInterrupt):
+        release_module.release(("speech",), work=tmp_path, out=tmp_path / "out")
+    stop.clear()
+    release_module.release(("speech",), work=tmp_path, out=tmp_path / "out")
+    assert starts == ["fresh", "resumed"]  # Ctrl-C in training costs the epochs since last/
+    assert "deleting the old run" not in capsys.readouterr().out
+    # the data made again after the training: the run is deleted and trained afresh
+    now = time.time() + 1
+    os.utime(tmp_path / "data" / "generator.json", (now, now))
+    release_module.release(("speech",), work=tmp_path, out=tmp_path / "out")
+    assert starts == ["fresh", "resumed", "fresh"]
+    assert "its data changed: deleting the old run" in capsys.readouterr().out
 
 
 def test_release_refuses_a_data_folder_made_differently(
