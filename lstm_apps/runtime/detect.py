@@ -246,7 +246,7 @@ class Detector:
         top = smooth.max(axis=1)
         # Idle (no bump or ignore run open) and no score reaching the threshold: no frame
         # can change anything but the history, so skipping them is exact (as in push_many).
-        if self._mode == _IDLE and not top.max() >= self._threshold:
+        if self._mode == _IDLE and top.max() < self._threshold:  # NaN: the full path
             return []
         best = top.tolist()
         which = self._live[smooth.argmax(axis=1)].tolist()
