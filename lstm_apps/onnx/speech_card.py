@@ -50,10 +50,10 @@ def release_time_lines(metrics: dict[str, Any]) -> list[str]:
     return [
         f"- release time: more than the {RELEASE_BUDGET_MINUTES}-minute budget from scratch. "
         f"The {kokoro} Kokoro speakers' clips alone take about {k_min:.0f} min to synthesize "
-        f"({KOKORO_SECONDS_PER_CLIP:.2f} s a clip on this machine) and training "
-        f"{train_min:.0f} min, before the eSpeak NG clips, the tuning and the evaluations. "
-        "They stay because they are what the cross-generator accuracy improves with: "
-        "README.md (speech) has the comparison with fewer speakers"
+        f"({KOKORO_SECONDS_PER_CLIP:.2f} s a clip, measured on the 2-core machine the "
+        f"shipped recipe was made on) and training {train_min:.0f} min, before the eSpeak NG "
+        "clips, the tuning and the evaluations. They are kept for the cross-generator "
+        "accuracy measured with them against fewer speakers (README.md, speech; one seed)"
     ]
 
 
