@@ -318,8 +318,14 @@ def release(
                 print(f"  already done ({step.done}, {made}): kept; --fresh redoes it", flush=True)
                 continue
             if step.name == "train" and stale and step.done.parent.exists():
-                print(f"  its data changed: deleting the old run {step.done.parent}", flush=True)
-                shutil.rmtree(step.done.parent)
+                old_run = step.done.parent
+                if redo:  # this release remade the data: the old run is of no use
+                    print(f"  its data changed: deleting the old run {old_run}", flush=True)
+                    shutil.rmtree(old_run)
+                else:  # only file times say so (a copy or a restore can change them): keep it
+                    kept = old_run.with_name(f"{old_run.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+                    print(f"  its data is newer: the old run moved to {kept}", flush=True)
+                    old_run.rename(kept)
             redo = True
             start = time.perf_counter()
             step.run()  # raises on failure: the header above names the step

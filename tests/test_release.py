@@ -139,12 +139,15 @@ def test_release_resumes_an_interrupted_training_and_redoes_one_on_newer_data(
     release_module.release(("speech",), work=tmp_path, out=tmp_path / "out")
     assert starts == ["fresh", "resumed"]  # Ctrl-C in training costs the epochs since last/
     assert "deleting the old run" not in capsys.readouterr().out
-    # the data made again after the training: the run is deleted and trained afresh
+    # the data newer than the training (made again, or swapped in by hand): trained afresh,
+    # and since only the file times say so, the old run is moved aside, not deleted
     now = time.time() + 1
     os.utime(tmp_path / "data" / "generator.json", (now, now))
     release_module.release(("speech",), work=tmp_path, out=tmp_path / "out")
     assert starts == ["fresh", "resumed", "fresh"]
-    assert "its data changed: deleting the old run" in capsys.readouterr().out
+    assert "its data is newer: the old run moved to" in capsys.readouterr().out
+    (kept,) = tmp_path.glob("run.old-*")
+    assert (kept / "metrics.json").is_file()
 
 
 def test_release_refuses_a_data_folder_made_differently(
