@@ -12,9 +12,11 @@ parity checks). A step is a library call with config objects, together with the
 the same call from it); the call records that command, so MODEL_CARD.md quotes the exact
 command of every step. Rerun after an interruption: a data folder whose
 generator.json has the same settings is kept, a finished run (metrics.json written by
-the same command) is kept, an unfinished one resumes from its last epoch. "The same
-command" does not see code changes: after changing the generators or the training code,
-rerun with --fresh.
+the same command) is kept, an unfinished one resumes from its last epoch. A step whose
+output is older than an earlier step's (a data folder made again, or swapped in by hand)
+is redone; a run redone only for that reason is first moved aside to RUN.old-<time>.
+"The same command" does not see code changes: after changing the generators or the
+training code, rerun with --fresh.
 """
 
 from __future__ import annotations
