@@ -254,7 +254,7 @@ def _export_step(
 
 
 KOKORO_SPEAKERS = 120
-"""Kokoro voice blends in the speech training data (0.62 s a clip on the 2 cores:
+"""Kokoro voice blends in the speech training data (0.40 s a clip on the 2 cores:
 onnx/speech_card.KOKORO_SECONDS_PER_CLIP); 40 in the bundle before (README.md compares them)."""
 HELDOUT_VOICE = "en-gb-scotland"
 """The eSpeak voice (all its variants) kept out of the speech training data: the held-out
