@@ -50,6 +50,15 @@ def run(options: BenchOptions, log: Any = print) -> dict[str, Any]:
         results.append({**row, **t.to_dict()})
         log(_line(row, t))
 
+    def floor(model: str, case: str, batch: int, threads: int, products: list[Any]) -> None:
+        """The numpy floor of `products` as one results row (plus its multiply-adds)."""
+        f = measure_floor(products, work / f"{case}.npz", threads, settings.repeats,
+                          settings.warmup)  # fmt: skip
+        row = {"model": model, "case": case, "batch": batch, "threads": threads,
+               "backend": "floor", **f}  # fmt: skip
+        results.append(row)
+        log(_line(row, Timing(**{k: f[k] for k in Timing.__dataclass_fields__})))
+
     want = {"speech", "caption"} if options.only is None else {options.only}
     weights: dict[str, str] = {}
     sizes: dict[str, int] = {}
@@ -82,23 +91,14 @@ def run(options: BenchOptions, log: Any = print) -> dict[str, Any]:
 
                         bench_streams(speech, settings, options.stream_counts, record)
                     for batch in options.speech_batches:
-                        f = measure_floor(clip_products(speech.net, batch), work / "clip.npz",
-                                          threads, settings.repeats, settings.warmup)  # fmt: skip
-                        row = {"model": "speech", "case": "clip", "batch": batch,
-                               "threads": threads, "backend": "floor", **f}  # fmt: skip
-                        results.append(row)
-                        log(_line(row, Timing(**{k: f[k] for k in Timing.__dataclass_fields__})))
+                        floor("speech", "clip", batch, threads, clip_products(speech.net, batch))
                 if caption is not None:
                     from lstm_apps.bench.caption import bench_caption
 
                     bench_caption(caption, threads, settings, options.caption_batches, record)
                     for batch in options.caption_batches:
-                        f = measure_floor(step_products(caption.model, batch), work / "step.npz",
-                                          threads, settings.repeats, settings.warmup)  # fmt: skip
-                        row = {"model": "caption", "case": "step", "batch": batch,
-                               "threads": threads, "backend": "floor", **f}  # fmt: skip
-                        results.append(row)
-                        log(_line(row, Timing(**{k: f[k] for k in Timing.__dataclass_fields__})))
+                        products = step_products(caption.model, batch)
+                        floor("caption", "step", batch, threads, products)
         finally:
             torch.set_num_threads(threads_before)
         if options.memory:
