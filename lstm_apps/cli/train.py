@@ -51,6 +51,11 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--layers", type=int, default=2, help="LSTM layers")
     s.add_argument("--cell", choices=["lstm", "gru"], default="lstm", help="recurrent cell")
     s.add_argument("--dropout", type=float, default=0.1, help="between layers and before the head")
+    s.add_argument(
+        "--frontend-norm", choices=["none", "pcen"], default="none",
+        help="none: log-mel with fixed dataset statistics; pcen: per-channel energy "
+        "normalisation (a streamable per-band gain control) instead of the log (default: none)",
+    )  # fmt: skip
     s.add_argument("--threads", type=int, default=2, help="torch threads")
     s.add_argument("--seed", type=int, default=0, help="same seed, same result")
     s.add_argument("--no-augment", action="store_true", help="train on clean clips only")
@@ -113,6 +118,7 @@ def add_parser(sub: Any) -> None:
 def speech_config(args: argparse.Namespace) -> SpeechTrainConfig:
     """The SpeechTrainConfig that `train speech` options ask for (ConfigError if bad)."""
     from lstm_apps.data.speech_commands import WORDS, parse_commands, speech_labels
+    from lstm_apps.nn.frontend import FrontendConfig
     from lstm_apps.nn.speech import SpeechConfig
     from lstm_apps.train.speech import SpeechTrainConfig
     from lstm_apps.train.speech_augment import AugmentConfig
@@ -120,7 +126,7 @@ def speech_config(args: argparse.Namespace) -> SpeechTrainConfig:
     commands = WORDS if args.commands is None else parse_commands(args.commands)
     model = SpeechConfig(
         labels=speech_labels(commands), hidden_size=args.hidden, num_layers=args.layers,
-        cell=args.cell, dropout=args.dropout,
+        cell=args.cell, dropout=args.dropout, frontend=FrontendConfig(norm=args.frontend_norm),
     )  # fmt: skip
     return SpeechTrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,

@@ -202,7 +202,7 @@ class _RunModel:
         step, cfg = SpeechStream(self.net).eval(), self.net.config
         shape, dev = (cfg.num_layers, 1, cfg.hidden_size), self.device
         h, c = torch.zeros(shape, device=dev), torch.zeros(shape, device=dev)
-        ctx = torch.zeros(1, cfg.frontend.context, device=dev)
+        ctx = torch.zeros(1, cfg.frontend.state_size, device=dev)
         block = TORCH_BLOCK_FRAMES * self.hop
         out: list[Any] = []
         with torch.no_grad():  # fp32: the state carried from block to block stays exact

@@ -57,6 +57,17 @@ class FrontendConfig:
     # the features of very quiet noise, never extreme values (models before 2026-12 used
     # 1e-6, and keep it in their config).
     log_floor: float = 1e-4
+    # "pcen": per-channel energy normalisation (Wang et al. 2017) instead of the log:
+    #   m[t] = (1 - s) m[t-1] + s E[t],  M = m + log_floor,
+    #   out  = ((E + log_floor) / M^alpha + delta)^r - delta^r
+    # A per-band automatic gain control: a level or a fixed EQ scales E and M alike and
+    # cancels. The smoother m is carried between stream chunks (after the samples of
+    # `context`, see `state_size`); zeros are a quiet history. logmel only.
+    norm: Literal["none", "pcen"] = "none"
+    pcen_smooth: float = 0.05  # s per frame: a 0.4 s time constant at the 20 ms hop
+    pcen_alpha: float = 0.98  # gain normalisation strength (1: full)
+    pcen_delta: float = 2.0  # bias before the root compression
+    pcen_root: float = 0.5  # r
 
     def __post_init__(self) -> None:
         if self.hop <= 0 or self.n_fft < self.hop:
@@ -69,11 +80,29 @@ class FrontendConfig:
             raise ConfigError(f"kind must be 'logmel' or 'mfcc', got {self.kind!r}")
         if self.kind == "mfcc" and not 0 < self.n_mfcc <= self.n_mels:
             raise ConfigError(f"n_mfcc must be in 1..n_mels, got {self.n_mfcc}")
+        if self.norm not in ("none", "pcen"):
+            raise ConfigError(f"norm must be 'none' or 'pcen', got {self.norm!r}")
+        if self.norm == "pcen":
+            if self.kind != "logmel":
+                raise ConfigError("norm='pcen' replaces the log: it needs kind='logmel'")
+            if not (0 < self.pcen_smooth <= 1 and 0 <= self.pcen_alpha <= 1
+                    and self.pcen_delta > 0 and 0 < self.pcen_root <= 1):  # fmt: skip
+                raise ConfigError(
+                    "pcen needs 0 < pcen_smooth <= 1, 0 <= pcen_alpha <= 1, pcen_delta > 0 "
+                    f"and 0 < pcen_root <= 1, got {self.pcen_smooth}, {self.pcen_alpha}, "
+                    f"{self.pcen_delta}, {self.pcen_root}"
+                )
 
     @property
     def context(self) -> int:
         """Samples of history each chunk needs from the previous one."""
         return self.n_fft - self.hop
+
+    @property
+    def state_size(self) -> int:
+        """Floats a stream carries for the frontend (stream.onnx's `context`): the
+        `context` samples, then for PCEN the n_mels smoother values."""
+        return self.context + (self.n_mels if self.norm == "pcen" else 0)
 
     @property
     def n_features(self) -> int:
@@ -92,6 +121,8 @@ class LogMel(nn.Module):
 
     `forward(x)` left-pads x with `context` zeros: frames = samples // hop.
     `frames(x_with_context)` does no padding: frames = (len - n_fft) // hop + 1.
+    `frames_state(x_with_context, m)` also takes and returns the PCEN smoother (batch,
+    n_mels), or (batch, 0) without PCEN; `frames` starts it from zeros.
     """
 
     def __init__(self, config: FrontendConfig) -> None:
@@ -108,6 +139,16 @@ class LogMel(nn.Module):
             self.register_buffer("dct", dct.float(), persistent=False)
         else:
             self.dct: Tensor | None = None
+        if config.norm == "pcen":  # the smoother as an RNN: ONNX RNN (Relu) in the graph
+            self.smoother = nn.RNN(config.n_mels, config.n_mels, nonlinearity="relu",
+                                   bias=False, batch_first=True)  # fmt: skip
+            eye = torch.eye(config.n_mels)
+            for name, w in (("weight_ih_l0", config.pcen_smooth * eye),
+                            ("weight_hh_l0", (1 - config.pcen_smooth) * eye)):  # fmt: skip
+                # fixed, not learnt; not in the state dict (made from the config)
+                delattr(self.smoother, name)
+                self.smoother.register_buffer(name, w, persistent=False)
+            self.smoother._init_flat_weights()  # nn.RNN's own refresh: it reads buffers too
         n2 = max(d for d in range(1, math.isqrt(n) + 1) if n % d == 0)
         self.factored = n % config.hop == 0 and n2 > 1
         if not self.factored:  # the direct DFT: cosine and sine kernels of a strided Conv1d
@@ -192,10 +233,24 @@ class LogMel(nn.Module):
 
     def frames(self, x: Tensor, fast: bool = False) -> Tensor:
         """x (batch, samples incl. context) -> features (batch, frames, n_features)."""
+        if self.config.norm == "pcen":
+            return self.frames_state(x, x.new_zeros(x.shape[0], self.config.n_mels), fast)[0]
         feats = torch.log(self.mel(x, fast) + self.config.log_floor)
         if self.dct is not None:
             feats = feats @ self.dct
         return feats
+
+    def frames_state(self, x: Tensor, m: Tensor, fast: bool = False) -> tuple[Tensor, Tensor]:
+        """x (batch, samples incl. context), PCEN smoother m (batch, n_mels) -> features,
+        the smoother after the last frame. Without PCEN, m passes through."""
+        c = self.config
+        if c.norm != "pcen":
+            return self.frames(x, fast), m
+        e = self.mel(x, fast)
+        smooth, last = self.smoother(e, m.unsqueeze(0))  # (B, T, F), (1, B, F)
+        gain = (e + c.log_floor) / (smooth + c.log_floor).pow(c.pcen_alpha)
+        feats = (gain + c.pcen_delta).pow(c.pcen_root) - c.pcen_delta**c.pcen_root
+        return feats, last.squeeze(0)
 
     def forward(self, x: Tensor, fast: bool = False) -> Tensor:
         return self.frames(F.pad(x, (self.config.context, 0)), fast)

@@ -109,8 +109,11 @@ class SpeechClassifierNet(nn.Module):
 class SpeechStream(nn.Module):
     """One streaming step: the graph behind stream.onnx.
 
-    chunk (B, k * hop), context (B, n_fft - hop), h, c (layers, B, hidden)
+    chunk (B, k * hop), context (B, state_size), h, c (layers, B, hidden)
     -> logits (B, k, C), h, c, context for the next chunk.
+
+    context holds the frontend's state: the last n_fft - hop samples, then (PCEN only)
+    the n_mels smoother values (`FrontendConfig.state_size`).
     """
 
     def __init__(self, net: SpeechClassifierNet) -> None:
@@ -120,8 +123,9 @@ class SpeechStream(nn.Module):
     def forward(
         self, chunk: Tensor, context: Tensor, h: Tensor, c: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        x = torch.cat([context, chunk], dim=1)
-        feats = self.net.normalize(self.net.frontend.frames(x))
-        logits, (h, c) = self.net.classify_frames(feats, (h, c))
         ctx = self.net.config.frontend.context
-        return logits, h, c, x[:, -ctx:] if ctx else x[:, :0]  # a constant slice in ONNX
+        x = torch.cat([context[:, :ctx], chunk], dim=1)
+        feats, m = self.net.frontend.frames_state(x, context[:, ctx:])
+        logits, (h, c) = self.net.classify_frames(self.net.normalize(feats), (h, c))
+        tail = x[:, -ctx:] if ctx else x[:, :0]  # a constant slice in ONNX
+        return logits, h, c, torch.cat([tail, m], dim=1) if m.shape[1] else tail

@@ -3,7 +3,7 @@
     lstm-apps export speech runs/speech export/speech
 
     model.onnx       waveform float32 (batch, samples) at 16 kHz -> logits (batch, classes)
-    stream.onnx      chunk (batch, k*hop), context (batch, n_fft-hop), h, c (layers, batch,
+    stream.onnx      chunk (batch, k*hop), context (batch, state_size), h, c (layers, batch,
                      hidden) -> logits (batch, k, classes), h_out, c_out, context_out
     model.int8.onnx  model.onnx with dynamically quantised LSTM and MatMul weights
     labels.json, config.json
@@ -63,7 +63,7 @@ def speech_bundle(net: SpeechClassifierNet, detector: dict[str, Any] | None = No
     cfg = net.config
     fe = cfg.frontend
     stream = StreamSpec(
-        hop=fe.hop, context=fe.context, num_layers=cfg.num_layers,
+        hop=fe.hop, context=fe.state_size, num_layers=cfg.num_layers,
         hidden_size=cfg.hidden_size, sample_rate=fe.sample_rate,
     )  # fmt: skip
     return SpeechBundle(
@@ -207,6 +207,8 @@ def export_speech(
         def stream_args(b: int, k: int) -> tuple[torch.Tensor, ...]:
             z = torch.randn(L, b, H, generator=g) * 0.3
             ctx = torch.randn(b, fe.context, generator=g) * 0.1
+            m = torch.rand(b, fe.state_size - fe.context, generator=g)  # PCEN smoother >= 0
+            ctx = torch.cat([ctx, m], dim=1)
             return (torch.randn(b, k * fe.hop, generator=g) * 0.1, ctx, z, z.clone())
 
         export_onnx(

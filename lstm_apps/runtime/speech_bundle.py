@@ -39,7 +39,7 @@ class StreamSpec:
     state h, c (num_layers, B, hidden_size) in; logits (B, k, classes) and the next state out."""
 
     hop: int  # samples per output frame; a chunk is a whole number of hops
-    context: int  # frontend samples carried from one chunk to the next (n_fft - hop)
+    context: int  # frontend state carried between chunks: n_fft - hop samples (+ n_mels, PCEN)
     num_layers: int
     hidden_size: int
     sample_rate: int
