@@ -119,7 +119,8 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     clips = torch.cat(
         [_word(seed=s) * g for s, g in zip(range(6), (1, 0.1, 3, 0.5, 1, 2), strict=True)]
     )
-    export_speech(_net(), out, clips.numpy(), min_int8_agreement=0.0)
+    loose = {"threshold": 0.1, "ignore": [], "min_frames": 1}  # an untrained net detects
+    export_speech(_net(), out, clips.numpy(), min_int8_agreement=0.0, detector=loose)
     return out
 
 
@@ -141,9 +142,8 @@ def test_pcen_bundle_runs_without_torch_code(bundle: Path) -> None:
     assert clf.stream_model is not None
     np.testing.assert_allclose(clf.stream_model.logits(audio, 960)[-1], whole, atol=1e-4)
     # many streams in one batch carry their own smoothers: each equals its solo run
-    loose = clf.detector_config(threshold=0.1, ignore=(), min_frames=1)
-    solo = [clf.stream(loose) for _ in range(2)]
-    batch = clf.stream_batch(loose)
+    solo = [clf.stream() for _ in range(2)]
+    batch = clf.stream_batch()
     for k in range(2):
         batch.open(k)
     pieces = [audio[: 16000 + 3200 * k] for k in range(2)]
@@ -157,3 +157,23 @@ def test_pcen_bundle_runs_without_torch_code(bundle: Path) -> None:
     for k in range(2):
         got_d[k] += batch.close(k)
         assert [(d.label, d.time) for d in got_d[k]] == [(d.label, d.time) for d in want_d[k]]
+
+
+def test_pcen_bundle_in_the_js_port(bundle: Path, tmp_path: Path) -> None:
+    """samples/js sizes `context` from config.json: it streams a PCEN bundle as the
+    Python runtime does, with no change."""
+    import soundfile as sf
+    from test_js import json_lines, run_node
+
+    audio = np.concatenate([_word(seed=s).numpy()[0] * g for s, g in ((9, 1), (10, 0.2))])
+    wav = tmp_path / "two.wav"
+    sf.write(wav, audio, 16000, subtype="PCM_16")
+    clf = SpeechClassifier.from_dir(bundle)
+    found = list(clf.stream().feed(sf.read(wav, dtype="float32")[0], 1600))
+    got = json_lines(run_node("samples/js/examples/speech.js", "stream", str(wav),
+                              "--bundle", str(bundle)))  # fmt: skip
+    assert len(found) >= 1
+    assert [(d["label"], round(d["time"], 6)) for d in got] == [
+        (d.label, round(d.time, 6)) for d in found
+    ]
+    np.testing.assert_allclose([d["score"] for d in got], [d.score for d in found], atol=1e-4)
