@@ -4,6 +4,7 @@ served by the torch-free runtime."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from lstm_apps.nn.speech import SpeechClassifierNet, SpeechConfig, SpeechStream
 from lstm_apps.onnx.speech import export_speech
 
 PCEN = FrontendConfig(norm="pcen")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _word(n: int = 16000, seed: int = 0) -> torch.Tensor:
@@ -89,6 +91,16 @@ def test_pcen_config_errors() -> None:
     assert FrontendConfig().state_size == FrontendConfig().context
     cfg = SpeechConfig(frontend=PCEN)
     assert SpeechConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.to_dict()["frontend"]["norm"] == "pcen"
+
+
+def test_configs_without_pcen_keep_their_old_keys() -> None:
+    """A run or bundle made before PCEN has no norm/pcen_* keys; the same config written
+    now must be the same dict, or an interrupted run would refuse to resume (its
+    train_config fingerprint would differ)."""
+    shipped = json.loads((ROOT / "export" / "speech" / "config.json").read_text())["config"]
+    assert "norm" not in shipped["frontend"]
+    assert SpeechConfig.from_dict(shipped).to_dict() == shipped
 
 
 def _net(seed: int = 0) -> SpeechClassifierNet:
@@ -102,7 +114,7 @@ def test_pcen_stream_chunks_equal_offline() -> None:
     net, x = _net(), torch.cat([_word(seed=1), _word(seed=2)])
     stream, fe = SpeechStream(net), net.config.frontend
     with torch.no_grad():
-        offline = net(x)
+        offline, _ = net.classify_frames(net.features(x))  # every frame, not just the last
         for chunk in (fe.hop, 7 * fe.hop, 3200):
             ctx, h, frames = torch.zeros(2, fe.state_size), torch.zeros(2, 2, 16), []
             c = h
@@ -110,7 +122,7 @@ def test_pcen_stream_chunks_equal_offline() -> None:
                 logits, h, c, ctx = stream(x[:, i : i + chunk], ctx, h, c)
                 frames.append(logits)
             assert ctx.shape == (2, fe.state_size) and (ctx[:, fe.context :] >= 0).all()
-            torch.testing.assert_close(torch.cat(frames, 1)[:, -1], offline, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(torch.cat(frames, 1), offline, atol=1e-5, rtol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +148,11 @@ def test_pcen_bundle_runs_without_torch_code(bundle: Path) -> None:
         want = torch.softmax(net(x), 1).numpy()
     got = np.concatenate(clf.probabilities(list(x.numpy()), sample_rate=16000))
     np.testing.assert_allclose(got, want, atol=1e-5)
+    # int8: the smoother stays fp32 (only LSTM and MatMul weights are quantised)
+    q = SpeechClassifier.from_dir(bundle, int8=True)
+    np.testing.assert_allclose(
+        np.concatenate(q.probabilities(list(x.numpy()), sample_rate=16000)), want, atol=5e-3
+    )
     # a stream of the two words, in uneven chunks, ends on model.onnx's answer for both
     audio = np.concatenate([x[0].numpy(), x[1].numpy()])
     whole = clf.model.run({"waveform": audio[None]})["logits"][0]

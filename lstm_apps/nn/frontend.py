@@ -109,7 +109,14 @@ class FrontendConfig:
         return self.n_mfcc if self.kind == "mfcc" else self.n_mels
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Without PCEN, the keys of configs made before it (norm, pcen_*) are left out: a
+        run started before them resumes (its train_config fingerprint is unchanged), and a
+        bundle's config stays as it was."""
+        d = asdict(self)
+        if self.norm == "none":
+            for k in [k for k in d if k == "norm" or k.startswith("pcen_")]:
+                del d[k]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FrontendConfig:

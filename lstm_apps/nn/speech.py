@@ -55,6 +55,7 @@ class SpeechConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["labels"] = list(self.labels)
+        d["frontend"] = self.frontend.to_dict()
         return d
 
     @classmethod

@@ -106,11 +106,12 @@ def model_card(
     cfg = net.config
     tc = metrics.get("train_config", {})
     lines = [
-        "# Speech commands: log-mel + LSTM",
+        f"# Speech commands: {'PCEN' if cfg.frontend.norm == 'pcen' else 'log'}-mel + LSTM",
         "",
         f"Classes ({len(cfg.labels)}): {', '.join(cfg.labels)}.",
-        f"Model: log-mel ({cfg.frontend.n_mels} bands, {cfg.frontend.hop / 16:.0f} ms hop) inside "
-        f"the graph -> {cfg.num_layers}-layer {cfg.cell.upper()} ({cfg.hidden_size}) -> linear, "
+        f"Model: {'PCEN' if cfg.frontend.norm == 'pcen' else 'log'}-mel ({cfg.frontend.n_mels} "
+        f"bands, {cfg.frontend.hop / 16:.0f} ms hop) inside the graph -> {cfg.num_layers}-layer "
+        f"{cfg.cell.upper()} ({cfg.hidden_size}) -> linear, "
         "read at the last frame; the same weights stream (stream.onnx).",
         "",
         "## How it was made",
