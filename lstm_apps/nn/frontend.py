@@ -146,16 +146,6 @@ class LogMel(nn.Module):
             self.register_buffer("dct", dct.float(), persistent=False)
         else:
             self.dct: Tensor | None = None
-        if config.norm == "pcen":  # the smoother as an RNN: ONNX RNN (Relu) in the graph
-            self.smoother = nn.RNN(config.n_mels, config.n_mels, nonlinearity="relu",
-                                   bias=False, batch_first=True)  # fmt: skip
-            eye = torch.eye(config.n_mels)
-            for name, w in (("weight_ih_l0", config.pcen_smooth * eye),
-                            ("weight_hh_l0", (1 - config.pcen_smooth) * eye)):  # fmt: skip
-                # fixed, not learnt; not in the state dict (made from the config)
-                delattr(self.smoother, name)
-                self.smoother.register_buffer(name, w, persistent=False)
-            self.smoother._init_flat_weights()  # nn.RNN's own refresh: it reads buffers too
         n2 = max(d for d in range(1, math.isqrt(n) + 1) if n % d == 0)
         self.factored = n % config.hop == 0 and n2 > 1
         if not self.factored:  # the direct DFT: cosine and sine kernels of a strided Conv1d
@@ -254,10 +244,26 @@ class LogMel(nn.Module):
         if c.norm != "pcen":
             return self.frames(x, fast), m
         e = self.mel(x, fast)
-        smooth, last = self.smoother(e, m.unsqueeze(0))  # (B, T, F), (1, B, F)
+        smooth = self.smooth(e, m)
         gain = (e + c.log_floor) / (smooth + c.log_floor).pow(c.pcen_alpha)
         feats = (gain + c.pcen_delta).pow(c.pcen_root) - c.pcen_delta**c.pcen_root
-        return feats, last.squeeze(0)
+        return feats, smooth[:, -1]
+
+    def smooth(self, e: Tensor, m: Tensor) -> Tensor:
+        """The PCEN smoother over mel power e (B, T, F) from m (B, F): every m[t] (B, T, F).
+
+        Written out, m[t] = (1-s)^(t+1) m + sum_{k<=t} s (1-s)^(t-k) e[k]: one (T, T)
+        matrix product. Not an ONNX RNN: tract and onnx's reference evaluator ignore its
+        Relu activation (tract runs Tanh), and this is as cheap for T up to a few
+        hundred frames (a stream chunk has a handful; a 1 s clip 50).
+        """
+        s = self.config.pcen_smooth
+        t = torch.arange(e.shape[1], device=e.device, dtype=e.dtype)
+        lag = t[:, None] - t[None, :]  # (T, T): t - k
+        decay = torch.exp(lag.clamp(min=0) * math.log1p(-s)) if s < 1 else (lag == 0).to(e.dtype)
+        weights = torch.where(lag >= 0, s * decay, torch.zeros_like(decay))
+        start = torch.exp((t + 1) * math.log1p(-s)) if s < 1 else torch.zeros_like(t)
+        return weights @ e + start[:, None] * m[:, None, :]
 
     def forward(self, x: Tensor, fast: bool = False) -> Tensor:
         return self.frames(F.pad(x, (self.config.context, 0)), fast)
