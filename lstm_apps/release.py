@@ -14,7 +14,8 @@ command of every step. Rerun after an interruption: a data folder whose
 generator.json has the same settings is kept, a finished run (metrics.json written by
 the same command) is kept, an unfinished one resumes from its last epoch. A step whose
 output is older than an earlier step's (a data folder made again, or swapped in by hand)
-is redone; a run redone only for that reason is first moved aside to RUN.old-<time>.
+is redone; a run redone only for that reason, or finished by another training command
+(a recipe change such as FRONTEND_NORM), is first moved aside to RUN.old-<time>.
 "The same command" does not see code changes: after changing the generators or the
 training code, rerun with --fresh.
 """
@@ -84,6 +85,7 @@ def _speech_plan(work: Path, out: Path, *, quick: bool, seed: int) -> list[Step]
     from lstm_apps.eval.speech import evaluate_speech
     from lstm_apps.eval.stream import evaluate_stream
     from lstm_apps.eval.tune import tune_detector
+    from lstm_apps.nn.frontend import FrontendConfig
     from lstm_apps.nn.speech import SpeechConfig
     from lstm_apps.onnx.runs import export_speech_run
     from lstm_apps.train.engine import Setup
@@ -123,12 +125,16 @@ def _speech_plan(work: Path, out: Path, *, quick: bool, seed: int) -> list[Step]
         words=tuple(flite_words) if flite_words else None, voices=tuple(flite_voices),
     )  # fmt: skip
 
-    model = SpeechConfig(hidden_size=32, num_layers=1) if quick else SpeechConfig()
+    frontend = FrontendConfig(norm=FRONTEND_NORM)
+    small_model = dict(hidden_size=32, num_layers=1) if quick else {}
+    model = SpeechConfig(frontend=frontend, **small_model)  # type: ignore[arg-type]
     cfg = SpeechTrainConfig(epochs=1 if quick else 35, seed=seed, threads=1 if quick else 2,
                             model=model)  # fmt: skip
     train = ["--epochs", "1", "--hidden", "32", "--layers", "1", "--threads", "1"]
+    norm = [] if FRONTEND_NORM == "none" else ["--frontend-norm", FRONTEND_NORM]
     train_argv = ["train", "speech", "--data", s(data), "--out", s(run), "--seed", s(seed),
-                  *(train if quick else ["--epochs", "35"]), "--val-data", s(flite)]  # fmt: skip
+                  *(train if quick else ["--epochs", "35"]), "--val-data", s(flite),
+                  *norm]  # fmt: skip
     fit = partial(train_speech, s(data), s(run), cfg, resume=True, val_data=s(flite), setup=Setup())
 
     prior_argv = ["eval", "prior", s(run), "--data", s(flite), "--split", "validation"]
@@ -256,6 +262,9 @@ def _export_step(
 KOKORO_SPEAKERS = 120
 """Kokoro voice blends in the speech training data (0.40 s a clip on the 2 cores:
 onnx/speech_card.KOKORO_SECONDS_PER_CLIP); 40 in the bundle before (README.md compares them)."""
+FRONTEND_NORM = "none"
+"""The speech frontend's normalisation: "none" (log-mel, fixed statistics) or "pcen"
+(`train speech --frontend-norm`); README.md compares them."""
 HELDOUT_VOICE = "en-gb-scotland"
 """The eSpeak voice (all its variants) kept out of the speech training data: the held-out
 family the card reports beside flite and the own test split."""
@@ -319,14 +328,16 @@ def release(
                 made = time.strftime("%Y-%m-%d %H:%M", time.localtime(step.done.stat().st_mtime))
                 print(f"  already done ({step.done}, {made}): kept; --fresh redoes it", flush=True)
                 continue
-            if step.name == "train" and stale and step.done.parent.exists():
+            other = step.done.is_file() and not step.finished()  # another recipe's run
+            if step.name == "train" and (stale or other) and step.done.parent.exists():
                 old_run = step.done.parent
                 if redo:  # this release remade the data: the old run is of no use
                     print(f"  its data changed: deleting the old run {old_run}", flush=True)
                     shutil.rmtree(old_run)
-                else:  # only file times say so (a copy or a restore can change them): keep it
+                else:  # file times or another command (a recipe change): keep it aside
                     kept = old_run.with_name(f"{old_run.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
-                    print(f"  its data is newer: the old run moved to {kept}", flush=True)
+                    why = "another command made it" if other else "its data is newer"
+                    print(f"  {why}: the old run moved to {kept}", flush=True)
                     old_run.rename(kept)
             redo = True
             start = time.perf_counter()

@@ -150,6 +150,35 @@ def test_release_resumes_an_interrupted_training_and_redoes_one_on_newer_data(
     assert (kept / "metrics.json").is_file()
 
 
+def test_release_moves_aside_a_run_of_another_training_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A recipe change (e.g. FRONTEND_NORM) changes the training command: the finished run
+    of the old command is not resumed (its train_config would refuse) but moved aside."""
+    import lstm_apps.release as release_module
+
+    starts: list[str] = []
+
+    def fit(run: Path, command: str) -> None:
+        starts.append("resumed" if (run / "last").exists() else "fresh")
+        (run / "last").mkdir(parents=True, exist_ok=True)
+        (run / "metrics.json").write_text(json.dumps({"command": command}, indent=2))
+
+    (tmp_path / "out" / "speech").mkdir(parents=True)
+    steps = _fake_plan(tmp_path, fit)
+    monkeypatch.setattr(release_module, "plan", lambda *a, **k: steps)
+    release_module.release(("speech",), work=tmp_path, out=tmp_path / "out")
+    train = steps[1]
+    steps[1] = release_module._recorded("train", ["train", "--frontend-norm", "pcen"],
+                                        train.done, train.call)  # fmt: skip
+    release_module.release(("speech",), work=tmp_path, out=tmp_path / "out")
+    assert starts == ["fresh", "fresh"]
+    assert "another command made it: the old run moved to" in capsys.readouterr().out
+    (kept,) = tmp_path.glob("run.old-*")
+    assert '"command": "lstm-apps train"' in (kept / "metrics.json").read_text()
+    assert "--frontend-norm pcen" in (tmp_path / "run" / "metrics.json").read_text()
+
+
 def test_release_refuses_a_data_folder_made_differently(
     released: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
