@@ -20,6 +20,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 import test_golden as tg  # noqa: E402
 import test_portability as tp  # noqa: E402
 
+from lstm_apps.runtime.manifest import read_config  # noqa: E402
+
 
 def d(a, b):
     return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
@@ -35,8 +37,9 @@ def main():
         out["model_logits"] = d(make(tg.SPEECH / "model.onnx")({"waveform": x})["logits"],
                                 s["model_logits"])  # fmt: skip
         stream = make(tg.SPEECH / "stream.onnx")
-        h = np.zeros((2, 1, 128), np.float32)
-        cc, ctx, frames = h.copy(), np.zeros((1, 320), np.float32), []
+        info = read_config(tg.SPEECH)["stream"]
+        h = np.zeros((info["num_layers"], 1, info["hidden_size"]), np.float32)
+        cc, ctx, frames = h.copy(), np.zeros((1, info["context"]), np.float32), []
         audio = s["stream_waveform"]
         for i in range(0, len(audio), 1600):
             feeds = {"chunk": audio[None, i : i + 1600].copy(), "context": ctx, "h": h, "c": cc}

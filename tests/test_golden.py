@@ -82,8 +82,9 @@ def test_speech_golden_in_other_runtimes(runtime: str) -> None:
     logits = run({"waveform": g["clip_waveform"].copy()})["logits"]
     np.testing.assert_allclose(logits, g["model_logits"], **_tol(man, "model_logits"))
     stream = RUNTIMES[runtime](SPEECH / "stream.onnx")
-    h = np.zeros((2, 1, 128), np.float32)
-    c, ctx, frames = h.copy(), np.zeros((1, 320), np.float32), []
+    info = read_config(SPEECH)["stream"]  # sizes from the manifest, as a port does
+    h = np.zeros((info["num_layers"], 1, info["hidden_size"]), np.float32)
+    c, ctx, frames = h.copy(), np.zeros((1, info["context"]), np.float32), []
     audio = g["stream_waveform"]
     for i in range(0, len(audio), 1600):
         o = stream({"chunk": audio[None, i : i + 1600].copy(), "context": ctx, "h": h, "c": c})

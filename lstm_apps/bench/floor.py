@@ -92,6 +92,10 @@ def clip_products(net: Any, batch: int = 1) -> list[Product]:
     frames = cfg.clip_samples // cfg.frontend.hop
     rng = np.random.default_rng(0)
     out = frontend_products(net.frontend, batch * frames)
+    if cfg.frontend.norm == "pcen":  # the smoother: a (T, T) matrix over every clip's bands
+        n = cfg.frontend.n_mels
+        out.append(Product("frontend PCEN smoother", _rand(rng, frames, frames),
+                           _rand(rng, frames, batch * n)))  # fmt: skip
     out += lstm_products(net.decoder.rnn, frames, batch, prefix="lstm")
     head = _c(net.head.weight.detach().numpy().T)
     out.append(Product("head", _rand(rng, batch, head.shape[0]), head))

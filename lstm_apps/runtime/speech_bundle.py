@@ -72,6 +72,13 @@ class SpeechBundle:
     format_version: int = FORMAT_VERSION
 
     @property
+    def frontend_kind(self) -> str:
+        """What the graph's frontend computes, from `config`: PCEN mel or log-mel."""
+        frontend = self.config.get("frontend", {})
+        pcen = isinstance(frontend, dict) and frontend.get("norm") == "pcen"
+        return "PCEN mel" if pcen else "log-mel"
+
+    @property
     def silence_index(self) -> int | None:
         return self.labels.index("_silence_") if "_silence_" in self.labels else None
 
@@ -103,7 +110,7 @@ class SpeechBundle:
                 "dtype": "float32",
                 "range": [-1.0, 1.0],
                 "clip_samples": self.clip_samples,
-                "frontend": "log-mel inside the graph",
+                "frontend": f"{self.frontend_kind} inside the graph",
             },
             "stream": self.stream.to_metadata(),
             "detector": self.detector.settings(),
