@@ -211,7 +211,11 @@ def test_speech_stream_carries_state_like_onnxruntime(runtime: str) -> None:
     _close("logits", got, want)
     _close("h", got_state["h"], want_state["h"])
     _close("c", got_state["c"], want_state["c"], rtol=C_RTOL)
-    np.testing.assert_array_equal(got_state["context"], want_state["context"])
+    # context: the audio samples are copies (exact); a PCEN smoother after them is computed
+    fe = OnnxModel(SPEECH / "stream.onnx").require_metadata("config")["frontend"]
+    n = fe["n_fft"] - fe["hop"]
+    np.testing.assert_array_equal(got_state["context"][:, :n], want_state["context"][:, :n])
+    _close("smoother", got_state["context"][:, n:], want_state["context"][:, n:], rtol=1e-5)
     assert want_det, "the sample stream should give detections"
     assert [(d.label, d.time) for d in got_det] == [(d.label, d.time) for d in want_det]
 

@@ -164,9 +164,9 @@ def model_card(
         *io_lines(bundle),
         *size_lines(report.sizes),
         "Every name, shape, the preprocessing and the streaming loop: export/README.md. "
-        "Limits: trained on synthetic voices only (eSpeak NG, transformed); the figures above "
-        "are on synthetic speech too. Real people, real rooms and microphones are not in "
-        "any set here.",
+        "Limits: trained on synthetic voices only (eSpeak NG and Kokoro, transformed); the "
+        "figures above are on synthetic speech too. Real people, real rooms and microphones "
+        "are not in any set here.",
     ]
     return "\n".join(lines) + "\n"
 
