@@ -262,7 +262,7 @@ def _export_step(
 KOKORO_SPEAKERS = 120
 """Kokoro voice blends in the speech training data (0.40 s a clip on the 2 cores:
 onnx/speech_card.KOKORO_SECONDS_PER_CLIP); 40 in the bundle before (README.md compares them)."""
-FRONTEND_NORM = "none"
+FRONTEND_NORM = "pcen"
 """The speech frontend's normalisation: "none" (log-mel, fixed statistics) or "pcen"
 (`train speech --frontend-norm`); README.md compares them."""
 HELDOUT_VOICE = "en-gb-scotland"

@@ -30,7 +30,10 @@ def test_shipped_config_json_is_what_the_spec_writes() -> None:
     meta = _shipped_meta()
     spec = SpeechBundle.from_metadata(meta, "config.json")
     assert spec.to_metadata() == meta  # one source of truth: nothing added, nothing lost
-    assert (spec.stream.hop, spec.stream.context, spec.stream.sample_rate) == (320, 320, 16000)
+    # context: 320 samples, then the PCEN smoother's 40 bands
+    assert meta["config"]["frontend"]["norm"] == "pcen"
+    assert (spec.stream.hop, spec.stream.context, spec.stream.sample_rate) == (320, 360, 16000)
+    assert meta["preprocessing"]["frontend"] == "PCEN mel inside the graph"
     assert spec.stream.frame_seconds == pytest.approx(0.02)
     assert spec.labels[spec.silence_index or 0] == "_silence_"
     assert spec.detector.threshold == meta["detector"]["threshold"]
