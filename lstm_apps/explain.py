@@ -77,7 +77,7 @@ class SpeechExplanation:
     layers: list[GateActivity]
     labels: tuple[str, ...]
     seconds_per_frame: float
-    pcen: bool = False  # the frontend is PCEN, not the log (logmel then holds PCEN values)
+    compression: str = "log"  # FrontendConfig.compression: "PCEN" makes logmel PCEN values
 
 
 def explain_speech(net: SpeechClassifierNet, audio: np.ndarray) -> SpeechExplanation:
@@ -94,7 +94,7 @@ def explain_speech(net: SpeechClassifierNet, audio: np.ndarray) -> SpeechExplana
         probs = torch.softmax(net.head(traces[-1].hidden), dim=-1)
     return SpeechExplanation(
         logmel[0].numpy(), probs[0].numpy(), _layers(traces), tuple(cfg.labels),
-        cfg.frontend.hop / cfg.frontend.sample_rate, cfg.frontend.norm == "pcen",
+        cfg.frontend.hop / cfg.frontend.sample_rate, cfg.frontend.compression,
     )  # fmt: skip
 
 
@@ -109,7 +109,7 @@ def plot_speech(ex: SpeechExplanation, path: str | os.PathLike[str], title: str 
     axes[0].imshow(ex.logmel.T, aspect="auto", origin="lower", cmap="magma",
                    extent=(0, extent_t, 0, ex.logmel.shape[1]))  # fmt: skip
     axes[0].set_ylabel("mel band")
-    kind = "PCEN mel" if ex.pcen else "log-mel spectrogram"
+    kind = f"{ex.compression}-mel spectrogram"
     axes[0].set_title(title or f"{kind} (what the LSTM reads, one frame per 20 ms)")
     for ax, gate in zip(axes[1:4], GATES, strict=True):
         _gate_map(ax, [getattr(layer, gate) for layer in ex.layers], gate, extent_t)

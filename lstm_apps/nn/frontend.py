@@ -105,6 +105,11 @@ class FrontendConfig:
         return self.context + (self.n_mels if self.norm == "pcen" else 0)
 
     @property
+    def compression(self) -> str:
+        """What turns mel power into features: "PCEN" or "log" (card and plot titles)."""
+        return "PCEN" if self.norm == "pcen" else "log"
+
+    @property
     def n_features(self) -> int:
         return self.n_mfcc if self.kind == "mfcc" else self.n_mels
 

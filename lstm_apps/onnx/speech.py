@@ -106,10 +106,10 @@ def model_card(
     cfg = net.config
     tc = metrics.get("train_config", {})
     lines = [
-        f"# Speech commands: {'PCEN' if cfg.frontend.norm == 'pcen' else 'log'}-mel + LSTM",
+        f"# Speech commands: {cfg.frontend.compression}-mel + LSTM",
         "",
         f"Classes ({len(cfg.labels)}): {', '.join(cfg.labels)}.",
-        f"Model: {'PCEN' if cfg.frontend.norm == 'pcen' else 'log'}-mel ({cfg.frontend.n_mels} "
+        f"Model: {cfg.frontend.compression}-mel ({cfg.frontend.n_mels} "
         f"bands, {cfg.frontend.hop / 16:.0f} ms hop) inside the graph -> {cfg.num_layers}-layer "
         f"{cfg.cell.upper()} ({cfg.hidden_size}) -> linear, "
         "read at the last frame; the same weights stream (stream.onnx).",
